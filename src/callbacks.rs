@@ -1,0 +1,307 @@
+//! The callback API, named after Node.js's: `set_timeout`, `set_interval`, `set_immediate`,
+//! `queue_microtask`, `next_tick`, and the handles they return.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::context;
+use crate::event_loop::Inner;
+use crate::immediates::{CheckEntry, ImmediateCell};
+use crate::microtasks::Job;
+use crate::timers::{Action, MissedTickBehavior, TimerCell};
+
+/// The longest delay the callback API accepts: 2^31 - 1 ms (about 24.8 days), as in Node.js.
+pub const TIMEOUT_MAX: Duration = Duration::from_millis(2_147_483_647);
+
+/// The shortest delay: Node.js turns anything below 1 ms (including 0) into 1 ms.
+pub const TIMEOUT_MIN: Duration = Duration::from_millis(1);
+
+/// A handle to a timer made by [`set_timeout`] or [`set_interval`] (Node.js's `Timeout`).
+///
+/// Cloning the handle gives another handle to the same timer. Every method is a no-op once the
+/// timer's loop is gone.
+#[derive(Clone)]
+pub struct TimerHandle {
+    cell: Rc<TimerCell>,
+}
+
+impl fmt::Debug for TimerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.cell.fmt(f)
+    }
+}
+
+impl TimerHandle {
+    fn with_loop<R>(&self, f: impl FnOnce(&Inner) -> R) -> Option<R> {
+        self.cell.owner.upgrade().map(|inner| f(&inner))
+    }
+
+    /// Cancels the timer (`clearTimeout` / `clearInterval`). Returns `true` if it was still
+    /// scheduled; clearing twice, or clearing a timeout that already fired, returns `false` and
+    /// changes nothing. A cleared timer can never be re-armed.
+    pub fn clear(&self) -> bool {
+        self.with_loop(|inner| inner.timers.clear(&self.cell))
+            .unwrap_or(false)
+    }
+
+    /// The timer no longer keeps the loop alive (`timeout.unref()`). It still fires if the loop
+    /// is running at its due time.
+    pub fn unref(&self) -> &Self {
+        self.with_loop(|inner| inner.timers.set_ref(&self.cell, false));
+        self
+    }
+
+    /// The timer keeps the loop alive again (`timeout.ref()`); the default.
+    pub fn ref_(&self) -> &Self {
+        self.with_loop(|inner| inner.timers.set_ref(&self.cell, true));
+        self
+    }
+
+    /// Whether the timer keeps the loop alive when scheduled (`timeout.hasRef()`).
+    pub fn has_ref(&self) -> bool {
+        self.cell.has_ref()
+    }
+
+    /// Restarts the countdown from now with the same duration (`timeout.refresh()`). As in
+    /// Node.js, refreshing a timeout that already fired arms it again; refreshing a cleared timer
+    /// does nothing.
+    pub fn refresh(&self) -> &Self {
+        self.with_loop(|inner| {
+            let now = inner.update_time();
+            inner.timers.start(&self.cell, now);
+        });
+        self
+    }
+
+    /// Whether the timer is waiting to fire.
+    pub fn is_active(&self) -> bool {
+        self.cell.is_scheduled()
+    }
+
+    /// The timer's duration (after clamping).
+    pub fn duration(&self) -> Duration {
+        self.cell.duration()
+    }
+
+    /// Sets what an interval does when the loop was too busy to run it on time (default:
+    /// [`MissedTickBehavior::Skip`], Node.js's behaviour). Takes effect from the next tick.
+    pub fn set_missed_tick_behavior(&self, behavior: MissedTickBehavior) -> &Self {
+        self.cell.missed.set(behavior);
+        self
+    }
+}
+
+/// A handle to a callback queued by [`set_immediate`] (Node.js's `Immediate`).
+#[derive(Clone)]
+pub struct ImmediateHandle {
+    cell: Rc<ImmediateCell>,
+}
+
+impl fmt::Debug for ImmediateHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.cell.fmt(f)
+    }
+}
+
+impl ImmediateHandle {
+    /// Cancels the callback (`clearImmediate`). Returns `true` if it had not run yet; clearing
+    /// twice returns `false`.
+    pub fn clear(&self) -> bool {
+        let cb = self.cell.callback.borrow_mut().take();
+        let was = cb.is_some();
+        drop(cb);
+        if was && self.cell.refed.get() {
+            if let Some(inner) = self.cell.owner.upgrade() {
+                let n = &inner.immediates.ref_count;
+                n.set(n.get() - 1);
+            }
+        }
+        was
+    }
+
+    /// The pending callback no longer keeps the loop alive (`immediate.unref()`).
+    pub fn unref(&self) -> &Self {
+        self.set_ref(false);
+        self
+    }
+
+    /// The pending callback keeps the loop alive again (`immediate.ref()`); the default.
+    pub fn ref_(&self) -> &Self {
+        self.set_ref(true);
+        self
+    }
+
+    /// Whether the callback keeps the loop alive while pending (`immediate.hasRef()`).
+    pub fn has_ref(&self) -> bool {
+        self.cell.refed.get()
+    }
+
+    /// Whether the callback is still waiting to run.
+    pub fn is_pending(&self) -> bool {
+        self.cell.callback.borrow().is_some()
+    }
+
+    fn set_ref(&self, refed: bool) {
+        if self.cell.refed.replace(refed) == refed || !self.is_pending() {
+            return;
+        }
+        if let Some(inner) = self.cell.owner.upgrade() {
+            let n = &inner.immediates.ref_count;
+            n.set(if refed { n.get() + 1 } else { n.get() - 1 });
+        }
+    }
+}
+
+fn clamp(api: &str, d: Duration) -> Duration {
+    if d > TIMEOUT_MAX {
+        panic!(
+            "executor::{api}: a delay of {d:?} is longer than the maximum of {TIMEOUT_MAX:?} \
+             (2^31-1 ms, as in Node.js); use `sleep` for longer waits"
+        );
+    }
+    d.max(TIMEOUT_MIN)
+}
+
+fn new_timer(api: &str, delay: Duration, repeat: bool, f: Box<dyn FnMut()>) -> TimerHandle {
+    let delay = clamp(api, delay);
+    context::with_current(api, |inner| {
+        let now = inner.update_time();
+        let cell = inner.timers.new_timer(
+            inner.weak_self.clone(),
+            Action::Callback(RefCell::new(Some(f))),
+            delay,
+            repeat,
+            now,
+        );
+        inner.timers.start(&cell, now);
+        TimerHandle { cell }
+    })
+}
+
+/// Calls `f` once after `delay` (`setTimeout`). Delays below 1 ms become 1 ms, as in Node.js.
+///
+/// `f` is `FnMut` because [`TimerHandle::refresh`] can make a timeout fire again, as in Node.js.
+///
+/// # Panics
+/// If no loop is running on this thread, or if `delay` exceeds [`TIMEOUT_MAX`].
+///
+/// ```
+/// use std::time::Duration;
+/// executor::run(|| {
+///     executor::set_timeout(Duration::from_millis(5), || println!("five ms later"));
+/// });
+/// ```
+#[track_caller]
+pub fn set_timeout(delay: Duration, f: impl FnMut() + 'static) -> TimerHandle {
+    new_timer("set_timeout", delay, false, Box::new(f))
+}
+
+/// Calls `f` every `period` until cleared (`setInterval`). Periods below 1 ms become 1 ms.
+///
+/// A late interval runs once and is rescheduled one period after it ran (missed runs are
+/// skipped, as in Node.js); see [`TimerHandle::set_missed_tick_behavior`] for the alternatives.
+///
+/// # Panics
+/// If no loop is running on this thread, or if `period` exceeds [`TIMEOUT_MAX`].
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc, time::Duration};
+/// let runs = Rc::new(Cell::new(0));
+/// let r = runs.clone();
+/// executor::run(move || {
+///     let handle = Rc::new(Cell::new(None::<executor::TimerHandle>));
+///     let h = handle.clone();
+///     handle.set(Some(executor::set_interval(Duration::from_millis(1), move || {
+///         r.set(r.get() + 1);
+///         if r.get() == 3 {
+///             h.take().unwrap().clear();
+///         }
+///     })));
+/// });
+/// assert_eq!(runs.get(), 3);
+/// ```
+#[track_caller]
+pub fn set_interval(period: Duration, f: impl FnMut() + 'static) -> TimerHandle {
+    new_timer("set_interval", period, true, Box::new(f))
+}
+
+/// Calls `f` in the next check phase (`setImmediate`).
+///
+/// # Panics
+/// If no loop is running on this thread.
+///
+/// ```
+/// executor::run(|| {
+///     executor::set_immediate(|| println!("after the poll phase"));
+/// });
+/// ```
+#[track_caller]
+pub fn set_immediate(f: impl FnOnce() + 'static) -> ImmediateHandle {
+    context::with_current("set_immediate", |inner| {
+        let cell = Rc::new(ImmediateCell {
+            callback: RefCell::new(Some(Box::new(f))),
+            refed: Cell::new(true),
+            owner: inner.weak_self.clone(),
+        });
+        let n = &inner.immediates.ref_count;
+        n.set(n.get() + 1);
+        inner
+            .immediates
+            .queue
+            .borrow_mut()
+            .push_back(CheckEntry::Immediate(cell.clone()));
+        ImmediateHandle { cell }
+    })
+}
+
+/// Queues `f` on the microtask queue (`queueMicrotask`): it runs once the current callback and
+/// the nextTick queue are done.
+///
+/// # Panics
+/// If no loop is running on this thread.
+#[track_caller]
+pub fn queue_microtask(f: impl FnOnce() + 'static) {
+    context::with_current("queue_microtask", |inner| {
+        inner
+            .queues
+            .micro
+            .borrow_mut()
+            .push_back(Job::Callback(Box::new(f)))
+    })
+}
+
+/// Queues `f` on the nextTick queue (`process.nextTick`): it runs as soon as the current
+/// callback returns, before any microtask.
+///
+/// # Panics
+/// If no loop is running on this thread.
+#[track_caller]
+pub fn next_tick(f: impl FnOnce() + 'static) {
+    context::with_current("next_tick", |inner| {
+        inner
+            .queues
+            .ticks
+            .borrow_mut()
+            .push_back(Job::Callback(Box::new(f)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clamp_follows_node() {
+        assert_eq!(clamp("t", Duration::ZERO), TIMEOUT_MIN);
+        assert_eq!(clamp("t", Duration::from_micros(500)), TIMEOUT_MIN);
+        assert_eq!(clamp("t", Duration::from_micros(1500)), Duration::from_micros(1500));
+    }
+
+    #[test]
+    #[should_panic(expected = "longer than the maximum")]
+    fn clamp_refuses_huge_delays() {
+        clamp("set_timeout", Duration::MAX);
+    }
+}

@@ -1,0 +1,109 @@
+//! The check phase: `setImmediate` callbacks and tasks resuming from `yield_now`.
+//!
+//! The phase runs the entries that were queued **before it began**: it counts the queue first and
+//! runs that many from the front, so an entry queued during the phase lands behind them and runs
+//! in the next iteration (Node.js's `processImmediate`). If a callback panics, the entries not yet
+//! run stay at the front of the queue and run first in the next check phase.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::rc::Weak;
+
+use crate::event_loop::Inner;
+use crate::microtasks::Job;
+
+/// One `setImmediate` callback, shared with its [`ImmediateHandle`](crate::ImmediateHandle).
+pub(crate) struct ImmediateCell {
+    /// The callback; `None` once it ran or was cleared.
+    pub(crate) callback: RefCell<Option<Box<dyn FnOnce()>>>,
+    /// Whether the pending callback keeps the loop alive.
+    pub(crate) refed: Cell<bool>,
+    /// The loop it was queued on.
+    pub(crate) owner: Weak<Inner>,
+}
+
+impl fmt::Debug for ImmediateCell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Immediate")
+            .field("pending", &self.callback.borrow().is_some())
+            .field("refed", &self.refed.get())
+            .finish()
+    }
+}
+
+/// An entry of the check queue.
+#[derive(Debug)]
+pub(crate) enum CheckEntry {
+    /// A `setImmediate` callback.
+    Immediate(std::rc::Rc<ImmediateCell>),
+    /// A task or waker resuming after `yield_now`.
+    Job(Job),
+}
+
+/// The check queue of one loop.
+#[derive(Default, Debug)]
+pub(crate) struct Immediates {
+    /// Entries in the order they were queued. Never borrowed while user code runs.
+    pub(crate) queue: RefCell<VecDeque<CheckEntry>>,
+    /// Number of pending, referenced `setImmediate` callbacks.
+    pub(crate) ref_count: Cell<usize>,
+    /// Number of `Job` entries in the queue (yielded tasks keep the poll phase from sleeping).
+    pub(crate) jobs: Cell<usize>,
+    /// Number of check phases started so far.
+    pub(crate) epoch: Cell<u64>,
+}
+
+impl Immediates {
+    /// Queues a yielded task or waker.
+    #[inline]
+    pub(crate) fn push_job(&self, job: Job) {
+        self.jobs.set(self.jobs.get() + 1);
+        self.queue.borrow_mut().push_back(CheckEntry::Job(job));
+    }
+
+    /// Whether the poll phase must not sleep because the check phase has work.
+    #[inline]
+    pub(crate) fn has_urgent(&self) -> bool {
+        self.ref_count.get() != 0 || self.jobs.get() != 0
+    }
+
+    /// Runs the check phase.
+    pub(crate) fn run(&self, inner: &Inner) {
+        self.epoch.set(self.epoch.get() + 1);
+        let n = self.queue.borrow().len();
+        for _ in 0..n {
+            let entry = self.queue.borrow_mut().pop_front();
+            match entry {
+                Some(CheckEntry::Immediate(cell)) => {
+                    let cb = cell.callback.borrow_mut().take();
+                    let Some(cb) = cb else { continue };
+                    if cell.refed.get() {
+                        self.ref_count.set(self.ref_count.get() - 1);
+                    }
+                    cb();
+                }
+                Some(CheckEntry::Job(job)) => {
+                    self.jobs.set(self.jobs.get() - 1);
+                    inner.run_job(job);
+                }
+                None => break,
+            }
+            inner.drain_queues();
+        }
+    }
+
+    /// Drops every queued entry (loop shutdown), outside the borrow.
+    pub(crate) fn clear(&self) {
+        let q = std::mem::take(&mut *self.queue.borrow_mut());
+        self.ref_count.set(0);
+        self.jobs.set(0);
+        for e in &q {
+            if let CheckEntry::Immediate(cell) = e {
+                let cb = cell.callback.borrow_mut().take();
+                drop(cb);
+            }
+        }
+        drop(q);
+    }
+}

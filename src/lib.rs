@@ -1,0 +1,78 @@
+//! A cooperative single-threaded executor whose event loop runs work in Node.js's order, built
+//! so CPU-heavy jobs can share the loop with timers and I/O, and so you can see and count what
+//! they do to it.
+//!
+//! # Examples
+//! ```
+//! use std::time::Duration;
+//! use executor::{EventLoop, set_timeout, set_immediate, next_tick, queue_microtask, spawn, sleep};
+//!
+//! let ev = EventLoop::new();
+//! let answer = ev.block_on(async {
+//!     next_tick(|| println!("1: nextTick (right after the main future's poll)"));
+//!     queue_microtask(|| println!("2: microtask"));
+//!     set_immediate(|| println!("check phase"));
+//!     set_timeout(Duration::from_millis(5), || println!("timers phase"));
+//!     let task = spawn(async {
+//!         sleep(Duration::from_millis(10)).await;
+//!         21 * 2
+//!     });
+//!     task.await.unwrap()
+//! });
+//! assert_eq!(answer, 42);
+//! ```
+//!
+//! # The loop
+//! Each iteration runs, in order (libuv's `uv_run`, as Node.js uses it):
+//! 1. **timers**: every timer already due, list by list as Node.js orders them;
+//! 2. **poll**: the only place the loop sleeps, until the next timer, a wake from another thread
+//!    or I/O; then the wakes that came from other threads;
+//! 3. **check**: `set_immediate` callbacks and tasks resuming from [`yield_now`], those queued
+//!    before the phase began.
+//!
+//! After **every** callback and task poll, the nextTick queue drains, then the microtask queue,
+//! until both are empty. A task woken by its waker is polled from the microtask queue, like a
+//! promise continuation. The loop ends when no referenced handle is left: a timer that is not
+//! `unref`'d, a pending immediate, an unfinished task, a pending wake from another thread.
+//!
+//! | Node.js | executor |
+//! |---|---|
+//! | `setTimeout(cb, ms)` | [`set_timeout`]`(Duration, cb)` → [`TimerHandle`] |
+//! | `setInterval(cb, ms)` | [`set_interval`] |
+//! | `setImmediate(cb)` | [`set_immediate`] → [`ImmediateHandle`] |
+//! | `process.nextTick(cb)` | [`next_tick`] |
+//! | `queueMicrotask(cb)` | [`queue_microtask`] |
+//! | `await new Promise(r => setImmediate(r))` | [`yield_now`]`().await` |
+//! | `await setTimeout(ms)` (timers/promises) | [`sleep`]`(Duration).await` |
+
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    clippy::undocumented_unsafe_blocks
+)]
+
+mod callbacks;
+mod context;
+mod event_loop;
+mod immediates;
+mod microtasks;
+mod reactor;
+pub mod scenario;
+mod task;
+mod time;
+mod timers;
+mod waker;
+mod yield_now;
+
+pub use callbacks::{
+    ImmediateHandle, TIMEOUT_MAX, TIMEOUT_MIN, TimerHandle, next_tick, queue_microtask,
+    set_immediate, set_interval, set_timeout,
+};
+pub use event_loop::{
+    Builder, EventLoop, LoopStats, block_on, loop_stats, now, run, spawn,
+};
+pub use task::{JoinError, JoinHandle};
+pub use time::{Elapsed, Interval, Sleep, Timeout, interval, sleep, sleep_until, timeout};
+pub use timers::MissedTickBehavior;
+pub use yield_now::{YieldNow, yield_now};

@@ -1,0 +1,70 @@
+//! The two queues drained after every callback: `process.nextTick` and the microtask queue.
+//!
+//! Node.js (>= 11) drains them after every single callback: the whole nextTick queue first
+//! (including ticks queued by ticks), then the whole microtask queue (including microtasks queued
+//! by microtasks), and again while either refilled the other (`processTicksAndRejections`).
+//! Task polls are jobs too: a woken task is polled from the microtask queue, as a promise
+//! continuation would be.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::task::Waker;
+
+use crate::waker::TaskRef;
+
+/// One unit of work in a queue.
+pub(crate) enum Job {
+    /// A plain callback.
+    Callback(Box<dyn FnOnce()>),
+    /// Poll a task (skipped if the task is gone).
+    Task(TaskRef),
+    /// Wake a waker (used when a future that is not the task's own asks to be resumed later).
+    Wake(Waker),
+}
+
+impl fmt::Debug for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Job::Callback(_) => f.write_str("Callback"),
+            Job::Task(t) => write!(f, "Task({})", t.id),
+            Job::Wake(_) => f.write_str("Wake"),
+        }
+    }
+}
+
+/// The nextTick queue and the microtask queue.
+#[derive(Default, Debug)]
+pub(crate) struct MicroQueues {
+    /// `process.nextTick` callbacks, FIFO. Never borrowed while user code runs.
+    pub(crate) ticks: RefCell<VecDeque<Job>>,
+    /// Microtasks and woken tasks, FIFO. Never borrowed while user code runs.
+    pub(crate) micro: RefCell<VecDeque<Job>>,
+}
+
+impl MicroQueues {
+    /// Whether both queues are empty.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ticks.borrow().is_empty() && self.micro.borrow().is_empty()
+    }
+
+    /// Pops the next nextTick job.
+    #[inline]
+    pub(crate) fn pop_tick(&self) -> Option<Job> {
+        self.ticks.borrow_mut().pop_front()
+    }
+
+    /// Pops the next microtask job.
+    #[inline]
+    pub(crate) fn pop_micro(&self) -> Option<Job> {
+        self.micro.borrow_mut().pop_front()
+    }
+
+    /// Drops every queued job (loop shutdown), outside the borrows.
+    pub(crate) fn clear(&self) {
+        let ticks = std::mem::take(&mut *self.ticks.borrow_mut());
+        let micro = std::mem::take(&mut *self.micro.borrow_mut());
+        drop((ticks, micro));
+    }
+}
