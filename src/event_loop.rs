@@ -107,6 +107,8 @@ pub(crate) struct Inner {
     keep_alive: Cell<usize>,
     /// Counters.
     stats: Cell<LoopStats>,
+    /// The offload worker pool, started on first use, joined when the loop is dropped.
+    pub(crate) pool: crate::offload::PoolSlot,
 }
 
 impl fmt::Debug for Inner {
@@ -121,7 +123,7 @@ impl fmt::Debug for Inner {
 }
 
 impl Inner {
-    fn new(reactor: Reactor) -> Rc<Inner> {
+    fn new(reactor: Reactor, builder: &Builder) -> Rc<Inner> {
         let remote = Arc::new(Remote::new(reactor.poller.clone()));
         Rc::new_cyclic(|weak| Inner {
             id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
@@ -141,6 +143,7 @@ impl Inner {
             reactor,
             keep_alive: Cell::new(0),
             stats: Cell::new(LoopStats::default()),
+            pool: crate::offload::PoolSlot::new(builder.offload_threads),
         })
     }
 
@@ -434,6 +437,7 @@ impl Inner {
                 break;
             }
         }
+        self.pool.shutdown();
     }
 }
 
@@ -445,7 +449,8 @@ impl Inner {
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct Builder {
-    _private: (),
+    /// Threads of the offload pool; `None`: the machine's available parallelism.
+    offload_threads: Option<usize>,
 }
 
 impl Builder {
@@ -454,10 +459,20 @@ impl Builder {
         Builder::default()
     }
 
+    /// Sets the number of threads of the pool that runs offloaded jobs (started on first use).
+    ///
+    /// # Panics
+    /// If `n` is zero.
+    pub fn offload_threads(&mut self, n: usize) -> &mut Self {
+        assert!(n > 0, "executor::Builder::offload_threads: the pool needs at least one thread");
+        self.offload_threads = Some(n);
+        self
+    }
+
     /// Creates the loop. Fails only if the OS poller cannot be created (out of file descriptors).
     pub fn build(&self) -> io::Result<EventLoop> {
         Ok(EventLoop {
-            inner: Inner::new(Reactor::new()?),
+            inner: Inner::new(Reactor::new()?, self),
         })
     }
 }

@@ -57,6 +57,7 @@ mod context;
 mod event_loop;
 mod immediates;
 mod microtasks;
+mod offload;
 mod reactor;
 pub mod scenario;
 mod task;
