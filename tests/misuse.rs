@@ -1,0 +1,91 @@
+//! Misuse of the API gets a clear message instead of a hang or a silent surprise.
+
+use std::panic::catch_unwind;
+use std::time::Duration;
+
+use executor::{EventLoop, set_immediate, set_timeout, sleep};
+
+fn panic_message(r: std::thread::Result<()>) -> String {
+    let p = r.expect_err("expected a panic");
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap()
+}
+
+#[test]
+fn api_without_a_running_loop_names_the_call() {
+    let m = panic_message(catch_unwind(|| {
+        set_timeout(Duration::from_millis(1), || {});
+    }));
+    assert!(m.contains("set_timeout") && m.contains("needs a running event loop"), "{m}");
+    let m = panic_message(catch_unwind(|| {
+        let _ = executor::spawn(async {});
+    }));
+    assert!(m.contains("spawn"), "{m}");
+    let m = panic_message(catch_unwind(|| {
+        let _ = sleep(Duration::from_millis(1));
+    }));
+    assert!(m.contains("sleep"), "{m}");
+}
+
+#[test]
+fn nested_block_on_is_refused_with_a_clear_message() {
+    let m = panic_message(catch_unwind(|| {
+        EventLoop::new().block_on(async {
+            EventLoop::new().block_on(async {});
+        });
+    }));
+    assert!(m.contains("block_on") && m.contains("deadlock"), "{m}");
+}
+
+#[test]
+fn block_on_inside_run_callback_is_refused() {
+    let m = panic_message(catch_unwind(|| {
+        EventLoop::new().run(|| {
+            set_immediate(|| executor::block_on(async {}));
+        });
+    }));
+    assert!(m.contains("inside a running event loop"), "{m}");
+}
+
+#[test]
+fn zero_interval_is_refused() {
+    let m = panic_message(catch_unwind(|| {
+        executor::block_on(async {
+            let _ = executor::interval(Duration::ZERO);
+        });
+    }));
+    assert!(m.contains("period must be non-zero"), "{m}");
+}
+
+#[test]
+fn huge_callback_delay_is_refused() {
+    let m = panic_message(catch_unwind(|| {
+        EventLoop::new().run(|| {
+            set_timeout(Duration::MAX, || {});
+        });
+    }));
+    assert!(m.contains("longer than the maximum"), "{m}");
+}
+
+#[test]
+fn duration_max_sleep_means_never_and_does_not_panic() {
+    let r = executor::block_on(async {
+        executor::timeout(Duration::from_millis(2), sleep(Duration::MAX)).await
+    });
+    assert!(r.is_err());
+}
+
+#[test]
+fn clearing_twice_reports_false_and_changes_nothing() {
+    EventLoop::new().run(|| {
+        let t = set_timeout(Duration::from_millis(50), || panic!("cleared timer fired"));
+        assert!(t.clear());
+        assert!(!t.clear());
+        assert!(!t.refresh().is_active(), "a cleared timer cannot be re-armed");
+        let i = set_immediate(|| panic!("cleared immediate ran"));
+        assert!(i.clear());
+        assert!(!i.clear());
+    });
+}

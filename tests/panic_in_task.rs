@@ -1,0 +1,137 @@
+//! Panics: in a task they become a JoinError and the loop carries on; in a plain callback they
+//! propagate out of `run` like an uncaught exception, and the loop stays usable and droppable.
+
+use std::cell::{Cell, RefCell};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+use std::time::Duration;
+
+use executor::{EventLoop, set_immediate, set_timeout, sleep, spawn};
+
+#[test]
+fn panic_in_task_resolves_join_handle_and_loop_keeps_running() {
+    let after = Rc::new(Cell::new(false));
+    let a = after.clone();
+    let err = EventLoop::new().block_on(async move {
+        let bad = spawn(async {
+            sleep(Duration::from_millis(1)).await;
+            panic!("boom in task");
+        });
+        let good = spawn(async {
+            sleep(Duration::from_millis(3)).await;
+            7
+        });
+        let e = bad.await.unwrap_err();
+        assert_eq!(good.await.unwrap(), 7);
+        a.set(true);
+        e
+    });
+    assert!(after.get());
+    assert!(err.is_panic());
+    assert_eq!(err.panic_message(), Some("boom in task"));
+    assert_eq!(err.to_string(), "task panicked: boom in task");
+}
+
+/// Counts live instances, to prove that dropping the loop frees what it held.
+struct Tracked(Rc<Cell<usize>>);
+impl Tracked {
+    fn new(c: &Rc<Cell<usize>>) -> Self {
+        c.set(c.get() + 1);
+        Tracked(c.clone())
+    }
+}
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+#[test]
+fn panic_in_callback_propagates_and_drop_frees_everything() {
+    let live = Rc::new(Cell::new(0));
+    let ev = EventLoop::new();
+    let l = live.clone();
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        ev.run(move || {
+            let t1 = Tracked::new(&l);
+            let t2 = Tracked::new(&l);
+            let t3 = Tracked::new(&l);
+            spawn(async move {
+                let _t = t1;
+                sleep(Duration::from_secs(3600)).await;
+            })
+            .detach();
+            set_timeout(Duration::from_secs(3600), move || drop(&t2));
+            set_immediate(move || {
+                let _t = t3;
+                panic!("uncaught in callback");
+            });
+        })
+    }));
+    let msg = *r.unwrap_err().downcast::<&str>().unwrap();
+    assert_eq!(msg, "uncaught in callback");
+    assert_eq!(live.get(), 2, "the task and the timer are still held");
+    assert!(ev.is_alive());
+    drop(ev);
+    assert_eq!(live.get(), 0, "dropping the loop frees every task and timer");
+}
+
+#[test]
+fn loop_runs_again_after_a_callback_panic_without_losing_queued_work() {
+    let ev = EventLoop::new();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        ev.run(move || {
+            let (a, b) = (l.clone(), l.clone());
+            set_immediate(move || {
+                a.borrow_mut().push("first");
+                panic!("first immediate fails");
+            });
+            set_immediate(move || b.borrow_mut().push("second"));
+        })
+    }));
+    assert!(r.is_err());
+    assert_eq!(*log.borrow(), ["first"]);
+    ev.run(|| {});
+    assert_eq!(*log.borrow(), ["first", "second"], "the queued immediate was not lost");
+}
+
+#[test]
+fn abort_cancels_a_task_and_drops_its_future() {
+    let live = Rc::new(Cell::new(0));
+    let l = live.clone();
+    EventLoop::new().block_on(async move {
+        let t = Tracked::new(&l);
+        let h = spawn(async move {
+            let _t = t;
+            sleep(Duration::from_secs(3600)).await;
+        });
+        sleep(Duration::from_millis(1)).await;
+        assert_eq!(l.get(), 1);
+        h.abort();
+        assert_eq!(l.get(), 0, "the future is dropped at once");
+        let e = h.await.unwrap_err();
+        assert!(e.is_cancelled());
+    });
+}
+
+#[test]
+fn a_task_can_abort_itself() {
+    EventLoop::new().block_on(async {
+        let slot: Rc<RefCell<Option<executor::JoinHandle<()>>>> = Rc::default();
+        let s = slot.clone();
+        let h = spawn(async move {
+            executor::yield_now().await;
+            s.borrow().as_ref().unwrap().abort();
+            // Still running until this poll returns; then cancelled.
+            executor::yield_now().await;
+            unreachable!("aborted task resumed");
+        });
+        *slot.borrow_mut() = Some(h);
+        executor::sleep(Duration::from_millis(2)).await;
+        let h = slot.borrow_mut().take().unwrap();
+        assert!(h.is_finished());
+        assert!(h.await.unwrap_err().is_cancelled());
+    });
+}
