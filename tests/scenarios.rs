@@ -1,0 +1,118 @@
+//! Every scenario under tests/scenarios/ runs on our loop and must print exactly what Node.js
+//! printed (the `.out` files were produced by `node tests/scenarios/run.js`). Where `node` is on
+//! PATH, Node.js is also re-run on each scenario now and must agree with the stored output.
+//! Malformed scenarios under tests/scenarios/bad/ must be refused with a position.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios")
+}
+
+fn scenarios() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir())
+        .expect("tests/scenarios exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "scn"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn node_available() -> bool {
+    Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn lines(s: &str) -> Vec<String> {
+    s.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn scenarios_match_node_output() {
+    let all = scenarios();
+    assert!(all.len() >= 25, "expected at least 25 scenarios, found {}", all.len());
+    let node = node_available();
+    let mut failures = Vec::new();
+    for path in &all {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let src = fs::read_to_string(path).unwrap();
+        let expected = lines(&fs::read_to_string(path.with_extension("out")).unwrap());
+        let program = executor::scenario::parse(&src)
+            .unwrap_or_else(|e| panic!("{name}: does not parse: {e}"));
+        let ours = executor::scenario::run(&program);
+        if ours != expected {
+            failures.push(format!("{name}:\n  node: {expected:?}\n  ours: {ours:?}"));
+        }
+        if node {
+            let out = Command::new("node")
+                .arg(dir().join("run.js"))
+                .arg(path)
+                .output()
+                .expect("run node");
+            assert!(out.status.success(), "{name}: node failed");
+            let fresh = lines(&String::from_utf8_lossy(&out.stdout));
+            if fresh != expected {
+                failures.push(format!(
+                    "{name}: Node.js now prints {fresh:?}, the stored .out says {expected:?}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn malformed_scenarios_are_refused_with_a_position() {
+    let bad = dir().join("bad");
+    let mut n = 0;
+    for e in fs::read_dir(&bad).expect("tests/scenarios/bad exists") {
+        let path = e.unwrap().path();
+        if path.extension().is_none_or(|e| e != "scn") {
+            continue;
+        }
+        n += 1;
+        let src = fs::read_to_string(&path).unwrap();
+        let err = executor::scenario::parse(&src)
+            .expect_err(&format!("{} should be refused", path.display()));
+        let msg = err.to_string();
+        assert!(msg.starts_with("line "), "{msg}");
+        assert!(msg.contains("expected"), "{msg}");
+    }
+    assert!(n >= 5, "expected malformed samples, found {n}");
+}
+
+#[test]
+fn scenario_example_exits_2_on_malformed_input() {
+    // The example binary is built by `cargo test`; run it through cargo's target dir.
+    let exe = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join(if cfg!(debug_assertions) { "debug" } else { "release" })
+        .join("examples/scenario");
+    if !exe.exists() {
+        eprintln!("skipping: {} not built", exe.display());
+        return;
+    }
+    use std::io::Write;
+    let mut child = Command::new(&exe)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"log a\ntimeout t nope { }\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2, column 11") && err.contains("`nope`"), "{err}");
+    assert!(out.stdout.is_empty());
+}
