@@ -383,9 +383,10 @@ impl Inner {
     pub(crate) fn yield_to_check(&self, waker: &Waker) -> u64 {
         let target = self.immediates.epoch.get() + 1;
         if let Some(task) = &*self.polling.borrow() {
-            if task.waker().will_wake(waker)
-                && !task.header().scheduled.swap(true, Ordering::AcqRel)
-            {
+            // The task's own waker: queue the task itself, no waker clone. `scheduled` is left
+            // alone (no atomic read-modify-write): a wake that arrives before the check phase
+            // still queues a microtask poll, which `YieldNow` answers with `Pending`.
+            if task.waker().will_wake(waker) {
                 self.immediates.push_job(Job::Task(task.header().task));
                 return target;
             }
@@ -464,7 +465,10 @@ impl Builder {
     /// # Panics
     /// If `n` is zero.
     pub fn offload_threads(&mut self, n: usize) -> &mut Self {
-        assert!(n > 0, "executor::Builder::offload_threads: the pool needs at least one thread");
+        assert!(
+            n > 0,
+            "executor::Builder::offload_threads: the pool needs at least one thread"
+        );
         self.offload_threads = Some(n);
         self
     }

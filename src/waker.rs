@@ -37,8 +37,10 @@ pub(crate) struct Header {
     pub(crate) task: TaskRef,
     /// Id of the loop that owns the task (loops on one thread are told apart by it).
     pub(crate) loop_id: u64,
-    /// True from the moment the task is queued to run until the loop starts polling it.
-    /// Invariant: while true, exactly one queue entry will poll the task (or it is gone).
+    /// True from the moment a wake queues the task until the loop starts polling it.
+    /// Invariant: while true, a queue entry will poll the task (or it is gone), so further wakes
+    /// need not queue it again. (A task resuming from `yield_now` has a check-queue entry that
+    /// does not set the flag.)
     pub(crate) scheduled: AtomicBool,
     /// The owning loop's cross-thread wake queue.
     pub(crate) remote: Arc<Remote>,

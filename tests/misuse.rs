@@ -18,7 +18,10 @@ fn api_without_a_running_loop_names_the_call() {
     let m = panic_message(catch_unwind(|| {
         set_timeout(Duration::from_millis(1), || {});
     }));
-    assert!(m.contains("set_timeout") && m.contains("needs a running event loop"), "{m}");
+    assert!(
+        m.contains("set_timeout") && m.contains("needs a running event loop"),
+        "{m}"
+    );
     let m = panic_message(catch_unwind(|| {
         let _ = executor::spawn(async {});
     }));
@@ -83,7 +86,10 @@ fn clearing_twice_reports_false_and_changes_nothing() {
         let t = set_timeout(Duration::from_millis(50), || panic!("cleared timer fired"));
         assert!(t.clear());
         assert!(!t.clear());
-        assert!(!t.refresh().is_active(), "a cleared timer cannot be re-armed");
+        assert!(
+            !t.refresh().is_active(),
+            "a cleared timer cannot be re-armed"
+        );
         let i = set_immediate(|| panic!("cleared immediate ran"));
         assert!(i.clear());
         assert!(!i.clear());

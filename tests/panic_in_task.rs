@@ -73,7 +73,11 @@ fn panic_in_callback_propagates_and_drop_frees_everything() {
     assert_eq!(live.get(), 2, "the task and the timer are still held");
     assert!(ev.is_alive());
     drop(ev);
-    assert_eq!(live.get(), 0, "dropping the loop frees every task and timer");
+    assert_eq!(
+        live.get(),
+        0,
+        "dropping the loop frees every task and timer"
+    );
 }
 
 #[test]
@@ -94,7 +98,11 @@ fn loop_runs_again_after_a_callback_panic_without_losing_queued_work() {
     assert!(r.is_err());
     assert_eq!(*log.borrow(), ["first"]);
     ev.run(|| {});
-    assert_eq!(*log.borrow(), ["first", "second"], "the queued immediate was not lost");
+    assert_eq!(
+        *log.borrow(),
+        ["first", "second"],
+        "the queued immediate was not lost"
+    );
 }
 
 #[test]

@@ -156,5 +156,9 @@ fn interval_stream_ticks_in_order() {
             .await
     });
     assert_eq!(ticks.len(), 4);
-    assert!(ticks.windows(2).all(|w| w[1] - w[0] >= Duration::from_millis(2)));
+    assert!(
+        ticks
+            .windows(2)
+            .all(|w| w[1] - w[0] >= Duration::from_millis(2))
+    );
 }

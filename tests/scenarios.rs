@@ -35,7 +35,11 @@ fn lines(s: &str) -> Vec<String> {
 #[test]
 fn scenarios_match_node_output() {
     let all = scenarios();
-    assert!(all.len() >= 25, "expected at least 25 scenarios, found {}", all.len());
+    assert!(
+        all.len() >= 25,
+        "expected at least 25 scenarios, found {}",
+        all.len()
+    );
     let node = node_available();
     let mut failures = Vec::new();
     for path in &all {
@@ -63,7 +67,12 @@ fn scenarios_match_node_output() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -91,7 +100,11 @@ fn scenario_example_exits_2_on_malformed_input() {
     // The example binary is built by `cargo test`; run it through cargo's target dir.
     let exe = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target")
-        .join(if cfg!(debug_assertions) { "debug" } else { "release" })
+        .join(if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        })
         .join("examples/scenario");
     if !exe.exists() {
         eprintln!("skipping: {} not built", exe.display());
@@ -113,6 +126,9 @@ fn scenario_example_exits_2_on_malformed_input() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("line 2, column 11") && err.contains("`nope`"), "{err}");
+    assert!(
+        err.contains("line 2, column 11") && err.contains("`nope`"),
+        "{err}"
+    );
     assert!(out.stdout.is_empty());
 }

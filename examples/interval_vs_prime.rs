@@ -1,0 +1,229 @@
+//! Runs the n-th prime search with every chunking strategy beside a 1 ms interval and shows, in
+//! one table, what each does to the interval: `cargo run --release --example interval_vs_prime`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use executor::chunk::{Chunker, Strategy};
+use executor::probe::{ProbeConfig, ProbeReport, TickProbe, render_svg};
+use executor::{EventLoop, MissedTickBehavior};
+
+const USAGE: &str = "\
+usage: interval_vs_prime [options]
+  --nth N              which prime to find (1..=2000000, default 100000)
+  --interval-us N      the interval's period in microseconds (50..=1000000, default 1000)
+  --strategies LIST    comma-separated: sync,every,batch,slice,adaptive,offload (default: all)
+  --batch N            batch size for `batch` (1..=100000000, default 1000)
+  --slice-us N         slice length for `slice` in microseconds (1..=1000000, default 500)
+  --target-us N        chunk target for `adaptive` in microseconds (1..=1000000, default 500)
+  --missed skip|burst  what the interval does with missed ticks (default skip, as Node.js)
+  --json               one JSON object per strategy per line instead of the table
+  --svg FILE           also draw the execution profile of every run to FILE
+  --help               this text";
+
+struct Args {
+    nth: u32,
+    interval: Duration,
+    strategies: Vec<Strategy>,
+    missed: MissedTickBehavior,
+    json: bool,
+    svg: Option<String>,
+}
+
+fn number(flag: &str, v: Option<String>, lo: u64, hi: u64) -> Result<u64, String> {
+    let v = v.ok_or_else(|| format!("{flag} needs a value"))?;
+    let n: u64 = v
+        .parse()
+        .map_err(|_| format!("{flag}: `{v}` is not a whole number"))?;
+    if n < lo || n > hi {
+        return Err(format!("{flag}: {n} is out of range ({lo}..={hi})"));
+    }
+    Ok(n)
+}
+
+fn parse_args() -> Result<Option<Args>, String> {
+    let mut nth = 100_000;
+    let mut interval_us = 1000;
+    let mut names: Vec<String> = ["sync", "every", "batch", "slice", "adaptive", "offload"]
+        .map(String::from)
+        .to_vec();
+    let (mut batch, mut slice_us, mut target_us) = (1000, 500, 500);
+    let mut missed = MissedTickBehavior::Skip;
+    let (mut json, mut svg) = (false, None);
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--nth" => nth = number(&a, it.next(), 1, 2_000_000)? as u32,
+            "--interval-us" => interval_us = number(&a, it.next(), 50, 1_000_000)?,
+            "--batch" => batch = number(&a, it.next(), 1, 100_000_000)? as u32,
+            "--slice-us" => slice_us = number(&a, it.next(), 1, 1_000_000)?,
+            "--target-us" => target_us = number(&a, it.next(), 1, 1_000_000)?,
+            "--strategies" => {
+                let v = it.next().ok_or("--strategies needs a value")?;
+                names = v.split(',').map(|s| s.trim().to_string()).collect();
+            }
+            "--missed" => {
+                missed = match it.next().as_deref() {
+                    Some("skip") => MissedTickBehavior::Skip,
+                    Some("burst") => MissedTickBehavior::Burst,
+                    other => {
+                        return Err(format!("--missed: expected skip or burst, got {other:?}"));
+                    }
+                }
+            }
+            "--json" => json = true,
+            "--svg" => svg = Some(it.next().ok_or("--svg needs a file name")?),
+            "--help" | "-h" => return Ok(None),
+            other => return Err(format!("unknown option `{other}`")),
+        }
+    }
+    let mut strategies = Vec::new();
+    for n in &names {
+        strategies.push(match n.as_str() {
+            "sync" => Strategy::Sync,
+            "every" => Strategy::Every,
+            "batch" => Strategy::Batch(batch),
+            "slice" => Strategy::Slice(Duration::from_micros(slice_us)),
+            "adaptive" => Strategy::Adaptive {
+                target: Duration::from_micros(target_us),
+            },
+            "offload" => Strategy::Offload,
+            other => {
+                return Err(format!(
+                    "--strategies: unknown strategy `{other}` (sync, every, batch, slice, \
+                     adaptive, offload)"
+                ));
+            }
+        });
+    }
+    Ok(Some(Args {
+        nth,
+        interval: Duration::from_micros(interval_us),
+        strategies,
+        missed,
+        json,
+        svg,
+    }))
+}
+
+/// Runs one search with `strategy` beside the probe's interval, on a fresh loop.
+fn run(nth: u32, strategy: Strategy, config: ProbeConfig) -> (u64, ProbeReport) {
+    EventLoop::new().block_on(async move {
+        let probe = TickProbe::start(config);
+        let mut chunker = Chunker::new(strategy);
+        if strategy != Strategy::Offload {
+            chunker.set_observer(probe.observer());
+        }
+        let p = executor::prime::find_nth_prime_observed(nth, &mut chunker).await;
+        (p, probe.finish())
+    })
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("interval_vs_prime: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = ProbeConfig {
+        period: args.interval,
+        missed: args.missed,
+    };
+    // The sync run is the baseline every overhead is measured against, printed or not.
+    let (sync_prime, sync_report) = run(args.nth, Strategy::Sync, config);
+    let sync_ms = sync_report.elapsed.as_secs_f64() * 1e3;
+    if !args.json {
+        println!(
+            "n-th prime search, nth = {}, beside a {} us interval (missed ticks: {:?})\n",
+            args.nth,
+            args.interval.as_micros(),
+            args.missed
+        );
+        println!(
+            "{:<16} {:>8} {:>9} {:>6} {:>6} {:>6} {:>9} {:>8} {:>16} {:>10} {:>9}",
+            "strategy",
+            "prime",
+            "elapsed",
+            "vs",
+            "chunks",
+            "ticks",
+            "ideal",
+            "fidelity",
+            "max gap",
+            "ticks/gap",
+            "chunk p99"
+        );
+        println!(
+            "{:<16} {:>8} {:>9} {:>6} {:>6} {:>6} {:>9} {:>8} {:>16} {:>10} {:>9}",
+            "", "", "ms", "sync", "", "", "", "", "ms", "min/mean/max", "ms"
+        );
+    }
+    let mut runs = Vec::new();
+    for &s in &args.strategies {
+        let (prime, r) = if s == Strategy::Sync {
+            (sync_prime, sync_report.clone())
+        } else {
+            run(args.nth, s, config)
+        };
+        assert_eq!(prime, sync_prime, "{s} found a different prime");
+        let ms = r.elapsed.as_secs_f64() * 1e3;
+        if args.json {
+            println!(
+                "{}",
+                r.to_json(&[
+                    ("strategy", format!("\"{s}\"")),
+                    ("nth", args.nth.to_string()),
+                    ("prime", prime.to_string()),
+                    ("overhead_vs_sync", format!("{:.4}", ms / sync_ms)),
+                ])
+            );
+        } else {
+            println!(
+                "{:<16} {:>8} {:>9.1} {:>5.2}x {:>6} {:>6} {:>6} {:>9.3} {:>8.2} {:>5}/{:<4.2}/{:<5} {:>9.3}",
+                s.to_string(),
+                prime,
+                ms,
+                ms / sync_ms,
+                r.chunks,
+                r.ticks,
+                r.ideal_ticks,
+                r.fidelity,
+                r.max_gap.as_secs_f64() * 1e3,
+                r.between_min,
+                r.between_mean,
+                r.between_max,
+                r.chunk_p99.as_secs_f64() * 1e3
+            );
+        }
+        runs.push((s.to_string(), r));
+    }
+    if !args.json {
+        println!(
+            "\nfidelity = ticks / floor(elapsed / period); ticks/gap = interval ticks that ran \
+             between two chunks\n(at most 1 with Node.js's skip behaviour: an interval runs once \
+             per timers phase)."
+        );
+    }
+    if let Some(path) = &args.svg {
+        let refs: Vec<(String, &ProbeReport)> = runs.iter().map(|(n, r)| (n.clone(), r)).collect();
+        let title = format!(
+            "nth prime {} beside a {} us interval",
+            args.nth,
+            args.interval.as_micros()
+        );
+        if let Err(e) = std::fs::write(path, render_svg(&title, &refs)) {
+            eprintln!("interval_vs_prime: cannot write {path}: {e}");
+            return ExitCode::from(1);
+        }
+        if !args.json {
+            println!("execution profile written to {path}");
+        }
+    }
+    ExitCode::SUCCESS
+}

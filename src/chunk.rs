@@ -1,0 +1,310 @@
+//! Cooperative chunking: how a CPU-bound loop decides when to hand control back to the event loop.
+//!
+//! A [`Chunker`] is called once per unit of work (`chunker.tick().await`). It counts the units
+//! and, when its [`Strategy`] says the current chunk is long enough, yields to the loop with
+//! [`yield_now`](crate::yield_now), resuming in the check phase as `setImmediate` would. Between
+//! two chunks the loop runs its timers, I/O and other tasks.
+//!
+//! # Clock reads are amortised
+//! `Slice` must know how long the chunk has run, but reading the clock on every unit would cost
+//! as much as small units themselves. It reads it every `k` units, and after each chunk re-tunes
+//! `k` so that a chunk takes about [`CLOCK_READS_PER_SLICE`] reads. `Adaptive` reads the clock
+//! once per chunk and re-tunes its batch size so that a chunk lasts about its target.
+//! [`Chunker::clock_reads`] counts the reads, so tests can check the amortisation.
+
+use std::cell::Cell;
+use std::fmt;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::yield_now;
+
+/// About this many clock reads per `Slice` chunk once `k` is tuned.
+pub const CLOCK_READS_PER_SLICE: u64 = 16;
+
+/// When a chunked job yields to the loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// Never yields: the job blocks the loop until it is done (the baseline, and the bad example).
+    Sync,
+    /// Yields after every unit of work (what wrapping each step in `setImmediate` does).
+    Every,
+    /// Yields after every `n` units.
+    Batch(u32),
+    /// Yields after roughly this much work, measured on the clock (read every `k` units).
+    Slice(Duration),
+    /// Tunes its batch size while it runs so each chunk lasts about `target`.
+    Adaptive {
+        /// The chunk duration to aim for.
+        target: Duration,
+    },
+    /// Runs the whole job on a worker thread (see the off-loading API); the loop is never
+    /// blocked. A chunker with this strategy never yields.
+    Offload,
+}
+
+impl Strategy {
+    /// The short name used on command lines and in reports (`every`, `batch`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Strategy::Sync => "sync",
+            Strategy::Every => "every",
+            Strategy::Batch(_) => "batch",
+            Strategy::Slice(_) => "slice",
+            Strategy::Adaptive { .. } => "adaptive",
+            Strategy::Offload => "offload",
+        }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Strategy::Batch(n) => write!(f, "batch({n})"),
+            Strategy::Slice(d) => write!(f, "slice({}us)", d.as_micros()),
+            Strategy::Adaptive { target } => write!(f, "adaptive({}us)", target.as_micros()),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+/// Observes chunk boundaries (used by the tick probe). Called on the loop thread.
+pub trait ChunkObserver {
+    /// A chunk ends: the job is about to yield.
+    fn chunk_end(&self);
+    /// A chunk starts: the job resumed after yielding (or started).
+    fn chunk_start(&self);
+}
+
+/// Decides when a CPU-bound loop yields to the event loop. See the module docs.
+///
+/// ```
+/// use executor::chunk::{Chunker, Strategy};
+/// let sum = executor::block_on(async {
+///     let mut chunker = Chunker::new(Strategy::Batch(100));
+///     let mut sum = 0u64;
+///     for i in 0..1_000u64 {
+///         sum += i;
+///         chunker.tick().await; // yields to the loop every 100 iterations
+///     }
+///     assert_eq!(chunker.chunks(), 10);
+///     sum
+/// });
+/// assert_eq!(sum, 499_500);
+/// ```
+pub struct Chunker {
+    /// The strategy.
+    strategy: Strategy,
+    /// Units done in the current chunk.
+    units: u64,
+    /// Units per chunk (`Batch`, `Adaptive`) or between clock reads (`Slice`); >= 1.
+    batch: u64,
+    /// When the current chunk started (`Slice`, `Adaptive`).
+    chunk_start: Instant,
+    /// Clock reads so far.
+    clock_reads: Cell<u64>,
+    /// Chunks completed (yields) so far.
+    chunks: u64,
+    /// Units done so far.
+    total_units: u64,
+    /// Told about chunk boundaries, if attached.
+    observer: Option<Rc<dyn ChunkObserver>>,
+}
+
+impl fmt::Debug for Chunker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Chunker")
+            .field("strategy", &self.strategy)
+            .field("batch", &self.batch)
+            .field("chunks", &self.chunks)
+            .field("units", &self.total_units)
+            .field("clock_reads", &self.clock_reads.get())
+            .finish()
+    }
+}
+
+impl Chunker {
+    /// A chunker for `strategy`.
+    ///
+    /// # Panics
+    /// If `Batch(0)`, or a zero `Slice` or `Adaptive` target.
+    pub fn new(strategy: Strategy) -> Self {
+        let batch = match strategy {
+            Strategy::Batch(n) => {
+                assert!(n > 0, "Strategy::Batch needs a batch size of at least 1");
+                u64::from(n)
+            }
+            Strategy::Slice(d) | Strategy::Adaptive { target: d } => {
+                assert!(
+                    !d.is_zero(),
+                    "Strategy::{strategy:?} needs a non-zero duration"
+                );
+                // Start small; the first chunk tunes it.
+                16
+            }
+            _ => 1,
+        };
+        let c = Chunker {
+            strategy,
+            units: 0,
+            batch,
+            chunk_start: Instant::now(),
+            clock_reads: Cell::new(1),
+            chunks: 0,
+            total_units: 0,
+            observer: None,
+        };
+        c
+    }
+
+    /// Reports chunk boundaries to `observer` (the tick probe uses this).
+    pub fn set_observer(&mut self, observer: Rc<dyn ChunkObserver>) {
+        observer.chunk_start();
+        self.observer = Some(observer);
+    }
+
+    /// The strategy.
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+
+    /// Number of chunks completed so far (times the chunker yielded).
+    pub fn chunks(&self) -> u64 {
+        self.chunks
+    }
+
+    /// Number of units of work counted so far.
+    pub fn units(&self) -> u64 {
+        self.total_units
+    }
+
+    /// Number of clock reads made so far (including the one at creation).
+    pub fn clock_reads(&self) -> u64 {
+        self.clock_reads.get()
+    }
+
+    /// The current batch size (`Batch`, `Adaptive`) or clock-read stride (`Slice`).
+    pub fn batch(&self) -> u64 {
+        self.batch
+    }
+
+    fn now(&self) -> Instant {
+        self.clock_reads.set(self.clock_reads.get() + 1);
+        Instant::now()
+    }
+
+    /// Counts one unit of work and says whether the current chunk is over (the caller should
+    /// yield now). [`tick`](Self::tick) does both.
+    #[inline]
+    pub fn should_yield(&mut self) -> bool {
+        self.units += 1;
+        self.total_units += 1;
+        match self.strategy {
+            Strategy::Sync | Strategy::Offload => false,
+            Strategy::Every => true,
+            Strategy::Batch(_) => self.units >= self.batch,
+            Strategy::Adaptive { target } => {
+                if self.units < self.batch {
+                    return false;
+                }
+                let took = self.now().saturating_duration_since(self.chunk_start);
+                self.batch = retune(self.batch, self.units, took, target);
+                true
+            }
+            Strategy::Slice(slice) => {
+                if self.units % self.batch != 0 {
+                    return false;
+                }
+                let took = self.now().saturating_duration_since(self.chunk_start);
+                if took < slice {
+                    return false;
+                }
+                // Aim for CLOCK_READS_PER_SLICE reads in the next chunk of the same speed.
+                let per_read = (self.units / CLOCK_READS_PER_SLICE).max(1);
+                self.batch = per_read;
+                true
+            }
+        }
+    }
+
+    /// Counts one unit of work and yields to the loop if the chunk is over.
+    pub async fn tick(&mut self) {
+        if self.should_yield() {
+            self.yield_now().await;
+        }
+    }
+
+    /// Ends the current chunk and yields to the loop (resuming in the check phase).
+    pub async fn yield_now(&mut self) {
+        self.chunks += 1;
+        self.units = 0;
+        if let Some(o) = &self.observer {
+            o.chunk_end();
+        }
+        yield_now().await;
+        if let Some(o) = &self.observer {
+            o.chunk_start();
+        }
+        if matches!(
+            self.strategy,
+            Strategy::Slice(_) | Strategy::Adaptive { .. }
+        ) {
+            self.chunk_start = self.now();
+        }
+    }
+}
+
+/// The next `Adaptive` batch: scale the last one by `target / took`, at most doubling or halving
+/// per chunk so one odd chunk (a page fault, a preemption) does not throw it off.
+fn retune(batch: u64, units: u64, took: Duration, target: Duration) -> u64 {
+    let took_ns = took.as_nanos().max(1);
+    let ideal = (u128::from(units) * target.as_nanos() / took_ns).max(1);
+    let ideal = u64::try_from(ideal).unwrap_or(u64::MAX);
+    ideal.clamp((batch / 2).max(1), batch.saturating_mul(2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retune_moves_towards_target_within_bounds() {
+        let t = Duration::from_micros(500);
+        assert_eq!(retune(100, 100, Duration::from_micros(250), t), 200);
+        assert_eq!(
+            retune(100, 100, Duration::from_micros(100), t),
+            200,
+            "at most doubles"
+        );
+        assert_eq!(
+            retune(100, 100, Duration::from_micros(2000), t),
+            50,
+            "at most halves"
+        );
+        assert_eq!(retune(100, 100, Duration::from_micros(400), t), 125);
+        assert_eq!(retune(1, 1, Duration::from_secs(1), t), 1, "never zero");
+    }
+
+    #[test]
+    fn batch_yields_every_n() {
+        let mut c = Chunker::new(Strategy::Batch(3));
+        let pattern: Vec<bool> = (0..7)
+            .map(|_| {
+                let y = c.should_yield();
+                if y {
+                    c.units = 0;
+                }
+                y
+            })
+            .collect();
+        assert_eq!(pattern, [false, false, true, false, false, true, false]);
+    }
+
+    #[test]
+    fn sync_and_offload_never_yield() {
+        for s in [Strategy::Sync, Strategy::Offload] {
+            let mut c = Chunker::new(s);
+            assert!((0..10_000).all(|_| !c.should_yield()));
+        }
+    }
+}

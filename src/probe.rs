@@ -1,0 +1,407 @@
+//! The tick probe: runs an interval beside a job and measures what the job does to it.
+//!
+//! A [`TickProbe`] starts an interval of period P on the running loop (a task awaiting an
+//! [`Interval`](crate::Interval), ticking in the timers phase like `setInterval`) and observes
+//! the job's chunk boundaries through a [`ChunkObserver`]. [`TickProbe::finish`] gives a
+//! [`ProbeReport`]: elapsed time, chunks, ticks that ran, the ideal tick count
+//! `floor(elapsed / P)`, fidelity (ticks / ideal), the longest gap between consecutive ticks
+//! (counting the run's start and end), how many ticks ran between consecutive chunks, and the
+//! chunk durations.
+//!
+//! With [`MissedTickBehavior::Skip`] (Node.js's) the interval runs at most once per timers phase,
+//! so 0 or 1 tick runs between two chunks; with `Burst`, late ticks catch up and several may run.
+//!
+//! ```
+//! use std::time::Duration;
+//! use executor::chunk::{Chunker, Strategy};
+//! use executor::probe::{ProbeConfig, TickProbe};
+//!
+//! let report = executor::block_on(async {
+//!     let probe = TickProbe::start(ProbeConfig::every(Duration::from_millis(1)));
+//!     let mut chunker = Chunker::new(Strategy::Slice(Duration::from_micros(200)));
+//!     chunker.set_observer(probe.observer());
+//!     let p = executor::prime::find_nth_prime_chunked(20_000, &mut chunker).await;
+//!     assert_eq!(p, 224_737);
+//!     probe.finish()
+//! });
+//! assert!(report.chunks > 1);
+//! ```
+
+use std::cell::{Cell, RefCell};
+use std::fmt::Write as _;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::chunk::ChunkObserver;
+use crate::{JoinHandle, MissedTickBehavior, interval, spawn};
+
+/// What the probe measures with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProbeConfig {
+    /// The interval's period.
+    pub period: Duration,
+    /// How the interval treats missed ticks.
+    pub missed: MissedTickBehavior,
+}
+
+impl ProbeConfig {
+    /// An interval of `period` with Node.js's missed-tick behaviour (skip).
+    pub fn every(period: Duration) -> Self {
+        ProbeConfig {
+            period,
+            missed: MissedTickBehavior::Skip,
+        }
+    }
+}
+
+/// What the probe saw, updated on the loop thread.
+#[derive(Debug)]
+struct Recorder {
+    /// When the probe started.
+    start: Instant,
+    /// Ticks so far.
+    ticks: Cell<u64>,
+    /// Offsets of the ticks from `start`, in ns.
+    tick_at: RefCell<Vec<u64>>,
+    /// Start offset of the chunk in progress, if one is.
+    chunk_open: Cell<Option<u64>>,
+    /// `(start, end)` offsets of finished chunks, in ns.
+    chunks: RefCell<Vec<(u64, u64)>>,
+    /// Ticks when the previous chunk started.
+    ticks_at_chunk_start: Cell<u64>,
+    /// Ticks that ran in each gap between consecutive chunks.
+    between: RefCell<Vec<u32>>,
+}
+
+impl Recorder {
+    /// Nanoseconds since the start, read from the clock.
+    fn offset(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    /// Nanoseconds since the start, from the loop time (no clock read; see `chunk_start`).
+    fn loop_offset(&self) -> u64 {
+        crate::now()
+            .saturating_duration_since(self.start)
+            .as_nanos() as u64
+    }
+}
+
+impl ChunkObserver for Recorder {
+    fn chunk_end(&self) {}
+
+    /// Chunk boundaries are stamped with the loop time, which the timers phase has just read:
+    /// a chunk resumes in the check phase of the iteration whose timers phase read it, and the
+    /// previous chunk ended right before that timers phase. So each chunk boundary costs no
+    /// clock read (a yield per unit of work would otherwise pay for two), at the price of
+    /// counting one loop iteration (and any tick callback) into each chunk's duration.
+    fn chunk_start(&self) {
+        let at = self.loop_offset();
+        if let Some(s) = self.chunk_open.take() {
+            self.chunks.borrow_mut().push((s, at.max(s)));
+        }
+        let ticks = self.ticks.get();
+        if !self.chunks.borrow().is_empty() {
+            let gap = ticks - self.ticks_at_chunk_start.get();
+            self.between.borrow_mut().push(gap as u32);
+        }
+        self.ticks_at_chunk_start.set(ticks);
+        self.chunk_open.set(Some(at));
+    }
+}
+
+/// A running probe. See the module docs.
+#[derive(Debug)]
+pub struct TickProbe {
+    config: ProbeConfig,
+    rec: Rc<Recorder>,
+    ticker: JoinHandle<()>,
+}
+
+impl TickProbe {
+    /// Starts the interval on the running loop.
+    ///
+    /// # Panics
+    /// If no loop is running on this thread, or the period is zero.
+    pub fn start(config: ProbeConfig) -> Self {
+        let rec = Rc::new(Recorder {
+            start: Instant::now(),
+            ticks: Cell::new(0),
+            tick_at: RefCell::new(Vec::new()),
+            chunk_open: Cell::new(None),
+            chunks: RefCell::new(Vec::new()),
+            ticks_at_chunk_start: Cell::new(0),
+            between: RefCell::new(Vec::new()),
+        });
+        let mut iv = interval(config.period);
+        iv.set_missed_tick_behavior(config.missed);
+        let r = rec.clone();
+        let ticker = spawn(async move {
+            loop {
+                iv.tick().await;
+                r.ticks.set(r.ticks.get() + 1);
+                let at = r.offset();
+                r.tick_at.borrow_mut().push(at);
+            }
+        });
+        TickProbe {
+            config,
+            rec,
+            ticker,
+        }
+    }
+
+    /// The observer to attach to the job's [`Chunker`](crate::chunk::Chunker).
+    pub fn observer(&self) -> Rc<dyn ChunkObserver> {
+        self.rec.clone()
+    }
+
+    /// Stops the interval and reports.
+    pub fn finish(self) -> ProbeReport {
+        let end = self.rec.offset();
+        if let Some(s) = self.rec.chunk_open.take() {
+            self.rec.chunks.borrow_mut().push((s, end));
+        }
+        self.ticker.abort();
+        let rec = &self.rec;
+        let tick_at = rec.tick_at.take();
+        let chunks = rec.chunks.take();
+        let between = rec.between.take();
+        let period_ns = self.config.period.as_nanos().max(1) as u64;
+        let ticks = tick_at.len() as u64;
+        let ideal = end / period_ns;
+        let mut max_gap = 0;
+        let mut prev = 0;
+        for &t in tick_at.iter().chain([end].iter()) {
+            max_gap = max_gap.max(t.saturating_sub(prev));
+            prev = t;
+        }
+        let mut durs: Vec<u64> = chunks.iter().map(|(s, e)| e - s).collect();
+        durs.sort_unstable();
+        let pct = |q: f64| -> Duration {
+            if durs.is_empty() {
+                return Duration::ZERO;
+            }
+            let i = ((durs.len() as f64 * q).ceil() as usize).clamp(1, durs.len()) - 1;
+            Duration::from_nanos(durs[i])
+        };
+        ProbeReport {
+            period: self.config.period,
+            missed: self.config.missed,
+            elapsed: Duration::from_nanos(end),
+            chunks: chunks.len() as u64,
+            ticks,
+            ideal_ticks: ideal,
+            fidelity: if ideal == 0 {
+                1.0
+            } else {
+                ticks as f64 / ideal as f64
+            },
+            max_gap: Duration::from_nanos(max_gap),
+            between_min: between.iter().copied().min().unwrap_or(0),
+            between_mean: if between.is_empty() {
+                0.0
+            } else {
+                between.iter().map(|&b| f64::from(b)).sum::<f64>() / between.len() as f64
+            },
+            between_max: between.iter().copied().max().unwrap_or(0),
+            chunk_p50: pct(0.50),
+            chunk_p99: pct(0.99),
+            chunk_max: durs
+                .last()
+                .map_or(Duration::ZERO, |&d| Duration::from_nanos(d)),
+            tick_at,
+            chunk_spans: chunks,
+        }
+    }
+}
+
+/// What one probed run measured. See the module docs.
+#[derive(Debug, Clone)]
+pub struct ProbeReport {
+    /// The interval's period.
+    pub period: Duration,
+    /// The interval's missed-tick behaviour.
+    pub missed: MissedTickBehavior,
+    /// From the probe's start to its finish.
+    pub elapsed: Duration,
+    /// Chunks of the job that ran on the loop (0 when it ran elsewhere).
+    pub chunks: u64,
+    /// Interval ticks that ran.
+    pub ticks: u64,
+    /// `floor(elapsed / period)`.
+    pub ideal_ticks: u64,
+    /// `ticks / ideal_ticks` (1 when no tick was due).
+    pub fidelity: f64,
+    /// The longest time without a tick, counting the run's start and end.
+    pub max_gap: Duration,
+    /// Fewest ticks that ran between two consecutive chunks.
+    pub between_min: u32,
+    /// Mean ticks that ran between two consecutive chunks.
+    pub between_mean: f64,
+    /// Most ticks that ran between two consecutive chunks.
+    pub between_max: u32,
+    /// Median chunk duration.
+    pub chunk_p50: Duration,
+    /// 99th-percentile chunk duration.
+    pub chunk_p99: Duration,
+    /// Longest chunk.
+    pub chunk_max: Duration,
+    /// Offsets of the ticks from the start, in ns.
+    pub tick_at: Vec<u64>,
+    /// `(start, end)` offsets of the chunks from the start, in ns.
+    pub chunk_spans: Vec<(u64, u64)>,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+impl ProbeReport {
+    /// One JSON object (no trailing newline) with the report's figures and `extra` fields
+    /// (pre-encoded JSON values) first.
+    pub fn to_json(&self, extra: &[(&str, String)]) -> String {
+        let mut s = String::from("{");
+        for (k, v) in extra {
+            let _ = write!(s, "\"{k}\":{v},");
+        }
+        let _ = write!(
+            s,
+            "\"elapsed_ms\":{:.3},\"chunks\":{},\"ticks\":{},\"ideal_ticks\":{},\
+             \"fidelity\":{:.4},\"max_gap_ms\":{:.3},\"ticks_between_chunks_min\":{},\
+             \"ticks_between_chunks_mean\":{:.4},\"ticks_between_chunks_max\":{},\
+             \"chunk_p50_ms\":{:.4},\"chunk_p99_ms\":{:.4},\"chunk_max_ms\":{:.4},\
+             \"period_us\":{},\"missed\":\"{}\"}}",
+            ms(self.elapsed),
+            self.chunks,
+            self.ticks,
+            self.ideal_ticks,
+            self.fidelity,
+            ms(self.max_gap),
+            self.between_min,
+            self.between_mean,
+            self.between_max,
+            ms(self.chunk_p50),
+            ms(self.chunk_p99),
+            ms(self.chunk_max),
+            self.period.as_micros(),
+            match self.missed {
+                MissedTickBehavior::Skip => "skip",
+                MissedTickBehavior::Burst => "burst",
+                MissedTickBehavior::Delay => "delay",
+            }
+        );
+        s
+    }
+}
+
+/// Draws execution profiles as an SVG: for each run, a lane of chunks (the job holding the loop)
+/// and a lane of interval ticks, on one time axis, like the Gantt charts drawn to explain a
+/// blocked event loop.
+pub fn render_svg(title: &str, runs: &[(String, &ProbeReport)]) -> String {
+    const W: f64 = 1000.0;
+    const LEFT: f64 = 170.0;
+    const LANE: f64 = 18.0;
+    let span_ns = runs
+        .iter()
+        .map(|(_, r)| r.elapsed.as_nanos() as f64)
+        .fold(1.0, f64::max);
+    let x = |ns: u64| LEFT + (ns as f64 / span_ns) * (W - LEFT - 10.0);
+    let height = 60.0 + runs.len() as f64 * (2.0 * LANE + 16.0) + 30.0;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{height}\" \
+         font-family=\"sans-serif\" font-size=\"12\">"
+    );
+    let _ = writeln!(s, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
+    let _ = writeln!(
+        s,
+        "<text x=\"10\" y=\"20\" font-size=\"15\">{}</text>",
+        esc(title)
+    );
+    let _ = writeln!(
+        s,
+        "<text x=\"10\" y=\"38\" fill=\"#555\">chunks: the job holding the loop \
+         (adjacent chunks under a pixel apart are merged) · ticks: interval callbacks</text>"
+    );
+    let mut y = 55.0;
+    for (name, r) in runs {
+        let _ = writeln!(
+            s,
+            "<text x=\"10\" y=\"{:.1}\">{}</text>",
+            y + LANE - 5.0,
+            esc(name)
+        );
+        let _ = writeln!(
+            s,
+            "<text x=\"10\" y=\"{:.1}\" fill=\"#555\">ticks {}/{}</text>",
+            y + 2.0 * LANE - 5.0,
+            r.ticks,
+            r.ideal_ticks
+        );
+        // Merge chunks closer than a pixel so a million chunks stay a readable (and small) file.
+        let px_ns = span_ns / (W - LEFT - 10.0);
+        let mut open: Option<(u64, u64)> = None;
+        let mut rects = Vec::new();
+        for &(a, b) in &r.chunk_spans {
+            match &mut open {
+                Some((_, e)) if (a as f64 - *e as f64) < px_ns => *e = b,
+                _ => {
+                    if let Some(o) = open.take() {
+                        rects.push(o);
+                    }
+                    open = Some((a, b));
+                }
+            }
+        }
+        rects.extend(open);
+        for (a, b) in rects {
+            let _ = writeln!(
+                s,
+                "<rect x=\"{:.2}\" y=\"{y:.1}\" width=\"{:.2}\" height=\"{:.1}\" fill=\"#d9534f\"/>",
+                x(a),
+                (x(b) - x(a)).max(0.5),
+                LANE - 3.0
+            );
+        }
+        let ty = y + LANE;
+        let mut last_px = -1.0;
+        for &t in &r.tick_at {
+            let px = x(t);
+            if px - last_px < 0.5 {
+                continue;
+            }
+            last_px = px;
+            let _ = writeln!(
+                s,
+                "<line x1=\"{px:.2}\" x2=\"{px:.2}\" y1=\"{ty:.1}\" y2=\"{:.1}\" stroke=\"#0275d8\"/>",
+                ty + LANE - 3.0
+            );
+        }
+        y += 2.0 * LANE + 16.0;
+    }
+    let _ = writeln!(
+        s,
+        "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"black\"/>",
+        W - 10.0
+    );
+    for i in 0..=5 {
+        let ns = span_ns * f64::from(i) / 5.0;
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{:.1} ms</text>",
+            x(ns as u64),
+            y + 15.0,
+            ns / 1e6
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}

@@ -1,0 +1,170 @@
+//! The chunked prime search: right answers with every strategy, ticks run while it runs,
+//! cancellation stops it, and the chunker's clock reads are amortised. No wall-clock assertions.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use executor::EventLoop;
+use executor::chunk::{ChunkObserver, Chunker, Strategy};
+use executor::prime::{find_nth_prime, find_nth_prime_chunked, find_nth_prime_with};
+use executor::probe::{ProbeConfig, TickProbe};
+
+fn strategies() -> Vec<Strategy> {
+    vec![
+        Strategy::Sync,
+        Strategy::Every,
+        Strategy::Batch(1000),
+        Strategy::Slice(Duration::from_micros(500)),
+        Strategy::Adaptive {
+            target: Duration::from_micros(500),
+        },
+        Strategy::Offload,
+    ]
+}
+
+/// Known values (https://oeis.org/A000040 and standard prime tables).
+const TABLE: [(u32, u64); 6] = [
+    (1, 2),
+    (2, 3),
+    (3, 5),
+    (10, 29),
+    (1000, 7919),
+    (100_000, 1_299_709),
+];
+
+#[test]
+fn every_strategy_finds_the_right_prime() {
+    for (n, p) in TABLE {
+        assert_eq!(find_nth_prime(n), p, "sync, nth {n}");
+        for s in strategies() {
+            let got = EventLoop::new().block_on(find_nth_prime_with(n, s));
+            assert_eq!(got, p, "{s}, nth {n}");
+        }
+    }
+}
+
+#[test]
+fn every_strategy_but_sync_lets_ticks_run_during_the_search() {
+    for s in strategies() {
+        let report = EventLoop::new().block_on(async move {
+            let probe = TickProbe::start(ProbeConfig::every(Duration::from_micros(200)));
+            let mut chunker = Chunker::new(s);
+            if s != Strategy::Offload {
+                chunker.set_observer(probe.observer());
+            }
+            let p = executor::prime::find_nth_prime_observed(200_000, &mut chunker).await;
+            assert_eq!(p, 2_750_159);
+            probe.finish()
+        });
+        if s == Strategy::Sync {
+            assert_eq!(report.ticks, 0, "a blocking search lets no tick run");
+            assert_eq!(report.chunks, 1);
+        } else {
+            assert!(report.ticks > 0, "{s}: no tick ran during the search");
+        }
+        // Node.js semantics: with skip, at most one tick per gap between chunks.
+        assert!(report.between_max <= 1, "{s}: {report:?}");
+    }
+}
+
+#[test]
+fn burst_lets_late_ticks_catch_up_between_chunks() {
+    // Chunks of ~3 ms beside a 200 us interval: under skip one tick per gap, under burst the
+    // missed ones run back to back.
+    let run = |missed| {
+        EventLoop::new().block_on(async move {
+            let probe = TickProbe::start(ProbeConfig {
+                period: Duration::from_micros(200),
+                missed,
+            });
+            let mut chunker = Chunker::new(Strategy::Slice(Duration::from_millis(3)));
+            chunker.set_observer(probe.observer());
+            find_nth_prime_chunked(150_000, &mut chunker).await;
+            probe.finish()
+        })
+    };
+    let skip = run(executor::MissedTickBehavior::Skip);
+    let burst = run(executor::MissedTickBehavior::Burst);
+    assert!(skip.between_max <= 1, "{skip:?}");
+    assert!(burst.between_max > 1, "{burst:?}");
+}
+
+struct Counter(Cell<u64>);
+impl ChunkObserver for Counter {
+    fn chunk_end(&self) {}
+    fn chunk_start(&self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+#[test]
+fn dropping_the_search_stops_it_and_the_loop_stays_usable() {
+    let ev = EventLoop::new();
+    let seen = Rc::new(Counter(Cell::new(0)));
+    let s2 = seen.clone();
+    let r = ev.block_on(async move {
+        let mut chunker = Chunker::new(Strategy::Batch(100));
+        chunker.set_observer(s2);
+        // Far too big to finish before the timeout.
+        let search = async move { find_nth_prime_chunked(50_000_000, &mut chunker).await };
+        executor::timeout(Duration::from_millis(20), search).await
+    });
+    assert!(r.is_err(), "the search cannot have finished");
+    let chunks_at_drop = seen.0.get();
+    assert!(chunks_at_drop > 1);
+    // The loop goes on: more iterations, and the dropped search does not run again.
+    let p = ev.block_on(async {
+        executor::sleep(Duration::from_millis(5)).await;
+        find_nth_prime_with(1000, Strategy::Every).await
+    });
+    assert_eq!(p, 7919);
+    assert_eq!(seen.0.get(), chunks_at_drop, "the dropped search ran again");
+}
+
+#[test]
+fn slice_reads_the_clock_only_every_k_steps() {
+    let (units, reads, chunks) = EventLoop::new().block_on(async {
+        let mut c = Chunker::new(Strategy::Slice(Duration::from_micros(300)));
+        find_nth_prime_chunked(100_000, &mut c).await;
+        (c.units(), c.clock_reads(), c.chunks())
+    });
+    assert!(chunks > 1);
+    // Tuned to about CLOCK_READS_PER_SLICE reads per chunk; allow the first chunks to tune.
+    let budget = (chunks + 1) * (executor::chunk::CLOCK_READS_PER_SLICE * 4) + 64;
+    assert!(
+        reads <= budget && reads * 20 < units,
+        "{reads} clock reads for {units} units in {chunks} chunks"
+    );
+}
+
+#[test]
+fn adaptive_reads_the_clock_about_once_per_chunk_and_batch_never() {
+    let (reads, chunks) = EventLoop::new().block_on(async {
+        let mut c = Chunker::new(Strategy::Adaptive {
+            target: Duration::from_micros(300),
+        });
+        find_nth_prime_chunked(100_000, &mut c).await;
+        (c.clock_reads(), c.chunks())
+    });
+    assert!(reads <= 2 * chunks + 1, "{reads} reads for {chunks} chunks");
+    let reads = EventLoop::new().block_on(async {
+        let mut c = Chunker::new(Strategy::Batch(10));
+        find_nth_prime_chunked(10_000, &mut c).await;
+        c.clock_reads()
+    });
+    assert_eq!(reads, 1, "Batch reads the clock only when created");
+}
+
+#[test]
+fn adaptive_tunes_its_batch_towards_the_target() {
+    let batch = EventLoop::new().block_on(async {
+        let mut c = Chunker::new(Strategy::Adaptive {
+            target: Duration::from_micros(500),
+        });
+        find_nth_prime_chunked(100_000, &mut c).await;
+        c.batch()
+    });
+    // It starts at 16 units per chunk; 500 us holds thousands of candidate tests.
+    assert!(batch > 64, "batch stayed at {batch}");
+}
