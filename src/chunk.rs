@@ -2,7 +2,7 @@
 //!
 //! A [`Chunker`] is called once per unit of work (`chunker.tick().await`). It counts the units
 //! and, when its [`Strategy`] says the current chunk is long enough, yields to the loop with
-//! [`yield_now`](crate::yield_now), resuming in the check phase as `setImmediate` would. Between
+//! [`yield_now`], resuming in the check phase as `setImmediate` would. Between
 //! two chunks the loop runs its timers, I/O and other tasks.
 //!
 //! # Clock reads are amortised
@@ -96,7 +96,7 @@ pub struct Chunker {
     /// The strategy.
     strategy: Strategy,
     /// Units done in the current chunk.
-    units: u64,
+    in_chunk: u64,
     /// Units per chunk (`Batch`, `Adaptive`) or between clock reads (`Slice`); >= 1.
     batch: u64,
     /// When the current chunk started (`Slice`, `Adaptive`).
@@ -105,8 +105,8 @@ pub struct Chunker {
     clock_reads: Cell<u64>,
     /// Chunks completed (yields) so far.
     chunks: u64,
-    /// Units done so far.
-    total_units: u64,
+    /// Units counted so far.
+    units_done: u64,
     /// Told about chunk boundaries, if attached.
     observer: Option<Rc<dyn ChunkObserver>>,
 }
@@ -117,7 +117,7 @@ impl fmt::Debug for Chunker {
             .field("strategy", &self.strategy)
             .field("batch", &self.batch)
             .field("chunks", &self.chunks)
-            .field("units", &self.total_units)
+            .field("units", &self.units_done)
             .field("clock_reads", &self.clock_reads.get())
             .finish()
     }
@@ -144,17 +144,16 @@ impl Chunker {
             }
             _ => 1,
         };
-        let c = Chunker {
+        Chunker {
             strategy,
-            units: 0,
+            in_chunk: 0,
             batch,
             chunk_start: Instant::now(),
             clock_reads: Cell::new(1),
             chunks: 0,
-            total_units: 0,
+            units_done: 0,
             observer: None,
-        };
-        c
+        }
     }
 
     /// Reports chunk boundaries to `observer` (the tick probe uses this).
@@ -175,7 +174,7 @@ impl Chunker {
 
     /// Number of units of work counted so far.
     pub fn units(&self) -> u64 {
-        self.total_units
+        self.units_done
     }
 
     /// Number of clock reads made so far (including the one at creation).
@@ -197,22 +196,22 @@ impl Chunker {
     /// yield now). [`tick`](Self::tick) does both.
     #[inline]
     pub fn should_yield(&mut self) -> bool {
-        self.units += 1;
-        self.total_units += 1;
+        self.in_chunk += 1;
+        self.units_done += 1;
         match self.strategy {
             Strategy::Sync | Strategy::Offload => false,
             Strategy::Every => true,
-            Strategy::Batch(_) => self.units >= self.batch,
+            Strategy::Batch(_) => self.in_chunk >= self.batch,
             Strategy::Adaptive { target } => {
-                if self.units < self.batch {
+                if self.in_chunk < self.batch {
                     return false;
                 }
                 let took = self.now().saturating_duration_since(self.chunk_start);
-                self.batch = retune(self.batch, self.units, took, target);
+                self.batch = retune(self.batch, self.in_chunk, took, target);
                 true
             }
             Strategy::Slice(slice) => {
-                if self.units % self.batch != 0 {
+                if self.in_chunk % self.batch != 0 {
                     return false;
                 }
                 let took = self.now().saturating_duration_since(self.chunk_start);
@@ -220,7 +219,7 @@ impl Chunker {
                     return false;
                 }
                 // Aim for CLOCK_READS_PER_SLICE reads in the next chunk of the same speed.
-                let per_read = (self.units / CLOCK_READS_PER_SLICE).max(1);
+                let per_read = (self.in_chunk / CLOCK_READS_PER_SLICE).max(1);
                 self.batch = per_read;
                 true
             }
@@ -237,7 +236,7 @@ impl Chunker {
     /// Ends the current chunk and yields to the loop (resuming in the check phase).
     pub async fn yield_now(&mut self) {
         self.chunks += 1;
-        self.units = 0;
+        self.in_chunk = 0;
         if let Some(o) = &self.observer {
             o.chunk_end();
         }
@@ -292,7 +291,7 @@ mod tests {
             .map(|_| {
                 let y = c.should_yield();
                 if y {
-                    c.units = 0;
+                    c.in_chunk = 0;
                 }
                 y
             })

@@ -181,6 +181,7 @@ impl Inner {
     }
 
     /// Adds (`+1`) or removes (`-1`) a referenced handle that is not a timer, immediate or task.
+    #[allow(dead_code)] // for the I/O sources and offloaded jobs that sit beside the core
     pub(crate) fn add_keep_alive(&self, delta: isize) {
         let n = self.keep_alive.get() as isize + delta;
         debug_assert!(n >= 0, "keep-alive count went negative");
@@ -602,8 +603,7 @@ impl EventLoop {
         struct MainGuard<'a>(&'a Inner);
         impl Drop for MainGuard<'_> {
             fn drop(&mut self) {
-                let fut = self.0.main.borrow_mut().take();
-                drop(fut);
+                self.0.main.borrow_mut().take();
                 self.0.main_pending.set(false);
                 self.0.main_waker.borrow_mut().take();
             }
@@ -704,4 +704,81 @@ pub fn now() -> Instant {
 #[track_caller]
 pub fn loop_stats() -> LoopStats {
     context::with_current("loop_stats", |inner| inner.stats.get())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Small tests of the parts that use `unsafe` (the current-loop pointer, task pinning, the
+    //! `block_on` lifetime erasure), sized to run under `cargo +nightly miri test --lib`.
+
+    use super::*;
+    use std::cell::RefCell;
+
+    #[test]
+    fn block_on_borrows_locals_and_returns_output() {
+        let data = String::from("abc");
+        let ev = EventLoop::new();
+        let n = ev.block_on(async { data.len() });
+        assert_eq!(n, 3);
+        assert_eq!(data, "abc");
+    }
+
+    #[test]
+    fn tasks_yield_join_and_abort() {
+        let ev = EventLoop::new();
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let l = log.clone();
+        ev.block_on(async move {
+            let l1 = l.clone();
+            let a = crate::spawn(async move {
+                for i in 0..3 {
+                    l1.borrow_mut().push(i);
+                    crate::yield_now().await;
+                }
+                "a"
+            });
+            let b = crate::spawn(std::future::pending::<()>());
+            crate::yield_now().await;
+            b.abort();
+            assert!(b.await.unwrap_err().is_cancelled());
+            assert_eq!(a.await.unwrap(), "a");
+        });
+        assert_eq!(*log.borrow(), [0, 1, 2]);
+    }
+
+    #[test]
+    fn dropping_a_loop_with_pending_tasks_frees_them() {
+        let ev = EventLoop::new();
+        let marker = Rc::new(());
+        let m = marker.clone();
+        let h = ev.spawn(async move {
+            let _m = m;
+            std::future::pending::<()>().await;
+        });
+        ev.block_on(crate::yield_now());
+        assert_eq!(Rc::strong_count(&marker), 2);
+        drop(ev);
+        assert_eq!(Rc::strong_count(&marker), 1);
+        assert!(h.is_finished());
+    }
+
+    #[test]
+    fn wake_from_another_thread() {
+        let ev = EventLoop::new();
+        let v = ev.block_on(async {
+            let (tx, rx) = futures::channel::oneshot::channel();
+            let t = std::thread::spawn(move || tx.send(5).unwrap());
+            let v = rx.await.unwrap();
+            t.join().unwrap();
+            v
+        });
+        assert_eq!(v, 5);
+    }
+
+    #[test]
+    fn panicking_task_is_caught() {
+        let ev = EventLoop::new();
+        let e = ev.block_on(async { crate::spawn(async { panic!("x") }).await.unwrap_err() });
+        assert!(e.is_panic());
+    }
 }

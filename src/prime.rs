@@ -3,7 +3,7 @@
 //! Exactly the algorithm of the "don't block the event loop" article: the primes found so far
 //! start as `[2, 3]`; candidates 5, 7, 9, ... are tested by dividing by the known odd primes up
 //! to `ceil(sqrt(candidate))`. One candidate test is one unit of work for a
-//! [`Chunker`](crate::chunk::Chunker).
+//! [`Chunker`].
 
 use crate::chunk::{Chunker, Strategy};
 

@@ -9,31 +9,96 @@
 //! (remote wakes are counted in an atomic), so the system call is skipped: a loop iteration of a
 //! CPU-bound job that yields costs tens of nanoseconds, not a syscall.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use polling::{Events, Poller};
+/// The OS poller: epoll (or kqueue, IOCP) through the `polling` crate.
+#[cfg(not(miri))]
+pub(crate) struct OsPoller {
+    poller: polling::Poller,
+    /// Reused between waits.
+    events: std::sync::Mutex<polling::Events>,
+}
 
-/// The poller and its event buffer.
+#[cfg(not(miri))]
+impl OsPoller {
+    fn new() -> io::Result<Self> {
+        Ok(OsPoller {
+            poller: polling::Poller::new()?,
+            events: std::sync::Mutex::new(polling::Events::new()),
+        })
+    }
+
+    /// Interrupts a wait in progress, or makes the next one return at once.
+    pub(crate) fn notify(&self) -> io::Result<()> {
+        self.poller.notify()
+    }
+
+    fn wait(&self, timeout: Option<Duration>) {
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        events.clear();
+        // EINTR and friends: the loop simply goes round again.
+        let _ = self.poller.wait(&mut events, timeout);
+    }
+}
+
+/// Under Miri (which cannot run epoll's timerfd) the poller is a condition variable: the same
+/// notify-or-timeout contract without I/O, so the loop's unsafe code can still be checked.
+#[cfg(miri)]
+pub(crate) struct OsPoller {
+    notified: std::sync::Mutex<bool>,
+    cv: std::sync::Condvar,
+}
+
+#[cfg(miri)]
+impl OsPoller {
+    fn new() -> io::Result<Self> {
+        Ok(OsPoller {
+            notified: std::sync::Mutex::new(false),
+            cv: std::sync::Condvar::new(),
+        })
+    }
+
+    /// Interrupts a wait in progress, or makes the next one return at once.
+    pub(crate) fn notify(&self) -> io::Result<()> {
+        *self.notified.lock().unwrap() = true;
+        self.cv.notify_one();
+        Ok(())
+    }
+
+    fn wait(&self, timeout: Option<Duration>) {
+        let mut n = self.notified.lock().unwrap();
+        if !*n {
+            n = match timeout {
+                Some(t) => self.cv.wait_timeout(n, t).unwrap().0,
+                None => self.cv.wait(n).unwrap(),
+            };
+        }
+        *n = false;
+    }
+}
+
+impl fmt::Debug for OsPoller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OsPoller")
+    }
+}
+
+/// The poller and what the loop knows about its sources.
 pub(crate) struct Reactor {
     /// Shared with the loop's `Remote`, which calls `notify` on it.
-    pub(crate) poller: Arc<Poller>,
-    /// Reused between waits.
-    events: RefCell<Events>,
+    pub(crate) poller: Arc<OsPoller>,
     /// Number of registered I/O sources (0 until I/O is used).
     pub(crate) sources: Cell<usize>,
-    /// Number of waits that actually blocked or polled the OS (for tests and stats).
-    pub(crate) waits: Cell<u64>,
 }
 
 impl fmt::Debug for Reactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reactor")
             .field("sources", &self.sources.get())
-            .field("waits", &self.waits.get())
             .finish()
     }
 }
@@ -41,10 +106,8 @@ impl fmt::Debug for Reactor {
 impl Reactor {
     pub(crate) fn new() -> io::Result<Self> {
         Ok(Reactor {
-            poller: Arc::new(Poller::new()?),
-            events: RefCell::new(Events::new()),
+            poller: Arc::new(OsPoller::new()?),
             sources: Cell::new(0),
-            waits: Cell::new(0),
         })
     }
 
@@ -55,10 +118,6 @@ impl Reactor {
 
     /// Waits for readiness or a notification, at most `timeout` (`None`: until woken).
     pub(crate) fn wait(&self, timeout: Option<Duration>) {
-        self.waits.set(self.waits.get() + 1);
-        let mut events = self.events.borrow_mut();
-        events.clear();
-        // EINTR and friends: the loop simply goes round again.
-        let _ = self.poller.wait(&mut events, timeout);
+        self.poller.wait(timeout);
     }
 }

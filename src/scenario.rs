@@ -377,19 +377,19 @@ impl State {
                         .insert(label.clone(), Handle::Timer(h));
                 }
                 Op::Immediate { label, body } => {
-                    let mut cb = self.callback(label, body);
-                    let h = set_immediate(move || cb());
+                    let cb = self.callback(label, body);
+                    let h = set_immediate(cb);
                     self.handles
                         .borrow_mut()
                         .insert(label.clone(), Handle::Immediate(h));
                 }
                 Op::Tick { label, body } => {
-                    let mut cb = self.callback(label, body);
-                    next_tick(move || cb());
+                    let cb = self.callback(label, body);
+                    next_tick(cb);
                 }
                 Op::Micro { label, body } => {
-                    let mut cb = self.callback(label, body);
-                    queue_microtask(move || cb());
+                    let cb = self.callback(label, body);
+                    queue_microtask(cb);
                 }
                 Op::Busy(ms) => {
                     let end = Instant::now() + Duration::from_millis(*ms);

@@ -365,14 +365,9 @@ impl Timers {
             };
             // Node.js's `listOnTimeout`: the list keeps its heap entry while it runs, so a panic
             // in a callback leaves it where the next timers phase finds it.
-            loop {
-                match self.pop_due(slot, now) {
-                    Head::Due(timer) => {
-                        self.fire(inner, &timer, now);
-                        inner.drain_queues();
-                    }
-                    Head::NotDue | Head::Empty => break,
-                }
+            while let Head::Due(timer) = self.pop_due(slot, now) {
+                self.fire(inner, &timer, now);
+                inner.drain_queues();
             }
         }
     }

@@ -16,9 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Wake;
 
-use polling::Poller;
-
 use crate::context;
+use crate::reactor::OsPoller;
 
 /// Identifies one task: its slot in the loop's task slab and its unique id (slots are reused,
 /// ids never are, so a stale wake of a finished task is recognised and ignored).
@@ -79,13 +78,13 @@ pub(crate) struct Remote {
     /// Set when the loop is dropped: later wakes are ignored so nothing accumulates.
     closed: AtomicBool,
     /// Interrupts the loop's poll-phase wait.
-    poller: Arc<Poller>,
+    poller: Arc<OsPoller>,
     /// Number of in-flight "keep alive" references from other threads (e.g. offloaded jobs).
     pub(crate) external_refs: AtomicUsize,
 }
 
 impl Remote {
-    pub(crate) fn new(poller: Arc<Poller>) -> Self {
+    pub(crate) fn new(poller: Arc<OsPoller>) -> Self {
         Remote {
             queue: Mutex::new(Vec::new()),
             len: AtomicUsize::new(0),

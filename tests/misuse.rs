@@ -23,11 +23,11 @@ fn api_without_a_running_loop_names_the_call() {
         "{m}"
     );
     let m = panic_message(catch_unwind(|| {
-        let _ = executor::spawn(async {});
+        drop(executor::spawn(async {}));
     }));
     assert!(m.contains("spawn"), "{m}");
     let m = panic_message(catch_unwind(|| {
-        let _ = sleep(Duration::from_millis(1));
+        drop(sleep(Duration::from_millis(1)));
     }));
     assert!(m.contains("sleep"), "{m}");
 }

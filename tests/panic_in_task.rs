@@ -61,7 +61,9 @@ fn panic_in_callback_propagates_and_drop_frees_everything() {
                 sleep(Duration::from_secs(3600)).await;
             })
             .detach();
-            set_timeout(Duration::from_secs(3600), move || drop(&t2));
+            set_timeout(Duration::from_secs(3600), move || {
+                let _held = &t2;
+            });
             set_immediate(move || {
                 let _t = t3;
                 panic!("uncaught in callback");
