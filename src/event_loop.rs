@@ -38,7 +38,7 @@ use crate::microtasks::{Job, MicroQueues};
 use crate::reactor::Reactor;
 use crate::task::{JoinHandle, Runnable, new_task};
 use crate::timers::Timers;
-use crate::waker::{Header, Remote, TaskRef};
+use crate::waker::{Header, Remote, TaskRef, new_waker};
 
 /// Slab key reserved for the `block_on` future (never a real slab key).
 const MAIN_KEY: usize = usize::MAX;
@@ -125,8 +125,10 @@ impl fmt::Debug for Inner {
 impl Inner {
     fn new(reactor: Reactor, builder: &Builder) -> Rc<Inner> {
         let remote = Arc::new(Remote::new(reactor.poller.clone()));
+        let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
+        crate::waker::registry::insert(id, &remote);
         Rc::new_cyclic(|weak| Inner {
-            id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
+            id,
             weak_self: weak.clone(),
             now: Cell::new(Instant::now()),
             timers: Timers::default(),
@@ -329,7 +331,6 @@ impl Inner {
             task,
             loop_id: self.id,
             scheduled: AtomicBool::new(true),
-            remote: self.remote.clone(),
         });
         let (runnable, join) = new_task(fut, header);
         entry.insert(TaskSlot { id, task: runnable });
@@ -416,6 +417,7 @@ impl Inner {
 
     /// Cancels every task and drops every queued callback and timer (loop drop).
     fn shutdown(&self) {
+        crate::waker::registry::remove(self.id);
         self.remote.close();
         // Dropping a future or callback may spawn or queue more work: repeat until quiet.
         for _ in 0..16 {
@@ -616,9 +618,8 @@ impl EventLoop {
             },
             loop_id: inner.id,
             scheduled: AtomicBool::new(true),
-            remote: inner.remote.clone(),
         });
-        let waker = Waker::from(header.clone());
+        let waker = new_waker(header.clone());
         *inner.main_waker.borrow_mut() = Some((header, waker));
         *inner.main.borrow_mut() = Some(dyn_fut);
         inner.main_pending.set(true);

@@ -24,7 +24,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 
 use crate::event_loop::Inner;
-use crate::waker::{Header, TaskRef};
+use crate::waker::{Header, TaskRef, header_of, new_waker};
 
 /// The life of a task's future.
 enum Stage<F: Future> {
@@ -44,7 +44,7 @@ pub(crate) trait Runnable {
     /// now (it is then cancelled when that poll returns).
     fn cancel(&self) -> bool;
     /// The shared header (the waker's target).
-    fn header(&self) -> &Arc<Header>;
+    fn header(&self) -> &Header;
     /// The task's own waker.
     fn waker(&self) -> &Waker;
 }
@@ -53,10 +53,8 @@ pub(crate) trait Runnable {
 struct TaskCell<F: Future> {
     /// The future or its output. Borrowed mutably only while polling or finishing.
     stage: RefCell<Stage<F>>,
-    /// The task's waker, made once at spawn so a poll needs no allocation.
+    /// The task's waker, made once at spawn (by `new_waker`) so a poll needs no allocation.
     waker: Waker,
-    /// The header `waker` points at.
-    header: Arc<Header>,
     /// Who waits on the join handle.
     join_waker: Cell<Option<Waker>>,
     /// Set when the join handle is dropped: the output is dropped as soon as it exists.
@@ -82,7 +80,7 @@ impl<F: Future> TaskCell<F> {
 
 impl<F: Future> Runnable for TaskCell<F> {
     fn run(&self) -> bool {
-        self.header.scheduled.store(false, Ordering::Release);
+        self.header().scheduled.store(false, Ordering::Release);
         let mut stage = self.stage.borrow_mut();
         let Stage::Running(fut) = &mut *stage else {
             return true;
@@ -129,8 +127,9 @@ impl<F: Future> Runnable for TaskCell<F> {
         true
     }
 
-    fn header(&self) -> &Arc<Header> {
-        &self.header
+    fn header(&self) -> &Header {
+        // SAFETY: `waker` was made by `new_waker` in `new_task`.
+        unsafe { header_of(&self.waker) }
     }
 
     fn waker(&self) -> &Waker {
@@ -193,11 +192,9 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let waker = Waker::from(header.clone());
     let cell = Rc::new(TaskCell {
         stage: RefCell::new(Stage::Running(fut)),
-        waker,
-        header,
+        waker: new_waker(header),
         join_waker: Cell::new(None),
         detached: Cell::new(false),
         abort_requested: Cell::new(false),

@@ -5,16 +5,17 @@
 //! 1. sets `scheduled` (a task already scheduled is not queued twice);
 //! 2. on the loop's own thread, while that loop runs: pushes `(key, id)` onto the loop's
 //!    microtask queue, so the task is polled like a promise continuation;
-//! 3. anywhere else (another thread, or this thread while the loop is not running): pushes
-//!    `(key, id)` onto the loop's [`Remote`] queue and wakes the poll phase through the poller.
+//! 3. anywhere else (another thread, or this thread while the loop is not running): finds the
+//!    loop's [`Remote`] in a process-wide registry by loop id, pushes `(key, id)` onto it and
+//!    wakes the poll phase through the poller.
 //!
 //! The header owns no part of the task's future, so a waker that outlives its loop or migrates to
-//! another thread never touches `!Send` data: after the loop is dropped, `Remote::closed` is set
-//! and a wake is a no-op.
+//! another thread never touches `!Send` data: after the loop is dropped, it is gone from the
+//! registry (and its `Remote` closed), and a wake is a no-op.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::Wake;
+use std::task::{RawWaker, RawWakerVTable, Waker};
 
 use crate::context;
 use crate::reactor::OsPoller;
@@ -34,23 +35,18 @@ pub(crate) struct TaskRef {
 pub(crate) struct Header {
     /// Which task this is.
     pub(crate) task: TaskRef,
-    /// Id of the loop that owns the task (loops on one thread are told apart by it).
+    /// Id of the loop that owns the task (loops on one thread are told apart by it, and other
+    /// threads find the loop's [`Remote`] by it).
     pub(crate) loop_id: u64,
     /// True from the moment a wake queues the task until the loop starts polling it.
     /// Invariant: while true, a queue entry will poll the task (or it is gone), so further wakes
     /// need not queue it again. (A task resuming from `yield_now` has a check-queue entry that
     /// does not set the flag.)
     pub(crate) scheduled: AtomicBool,
-    /// The owning loop's cross-thread wake queue.
-    pub(crate) remote: Arc<Remote>,
 }
 
-impl Wake for Header {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
+impl Header {
+    fn wake(&self) {
         if self.scheduled.load(Ordering::Relaxed) || self.scheduled.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -61,8 +57,87 @@ impl Wake for Header {
             }
         });
         if queued != Some(true) {
-            self.remote.push(self.task);
+            if let Some(remote) = registry::find(self.loop_id) {
+                remote.push(self.task);
+            }
         }
+    }
+}
+
+/// Makes the waker of a task. Its data pointer is `Arc::into_raw(header)`, which is what lets
+/// [`header_of`] find the header again without the task keeping a second `Arc`.
+pub(crate) fn new_waker(header: Arc<Header>) -> Waker {
+    let data = Arc::into_raw(header).cast::<()>();
+    // SAFETY: `data` comes from `Arc::into_raw` of an `Arc<Header>` and the waker owns that
+    // strong count; every vtable function below treats it so (`Header` is `Send + Sync`).
+    unsafe { Waker::from_raw(RawWaker::new(data, &VTABLE)) }
+}
+
+/// The header behind a waker made by [`new_waker`].
+///
+/// # Safety
+/// `waker` must have been made by [`new_waker`] (the caller knows: it is a task's own waker).
+pub(crate) unsafe fn header_of(waker: &Waker) -> &Header {
+    // SAFETY: by the caller's promise, `data` is `Arc::into_raw` of an `Arc<Header>` owned by
+    // `waker`, so it points to a live `Header` for as long as `waker` is borrowed.
+    unsafe { &*waker.data().cast::<Header>() }
+}
+
+static VTABLE: RawWakerVTable = RawWakerVTable::new(clone_raw, wake_raw, wake_by_ref_raw, drop_raw);
+
+unsafe fn clone_raw(data: *const ()) -> RawWaker {
+    // SAFETY: `data` is a live `Arc<Header>` pointer (see `new_waker`); the clone owns one
+    // more strong count.
+    unsafe { Arc::increment_strong_count(data.cast::<Header>()) };
+    RawWaker::new(data, &VTABLE)
+}
+
+unsafe fn wake_raw(data: *const ()) {
+    // SAFETY: `wake` consumes the waker, and with it the strong count it owned.
+    let header = unsafe { Arc::from_raw(data.cast::<Header>()) };
+    header.wake();
+}
+
+unsafe fn wake_by_ref_raw(data: *const ()) {
+    // SAFETY: the waker is borrowed, so its strong count keeps the header alive.
+    unsafe { &*data.cast::<Header>() }.wake();
+}
+
+unsafe fn drop_raw(data: *const ()) {
+    // SAFETY: dropping the waker releases the strong count it owned.
+    unsafe { Arc::decrement_strong_count(data.cast::<Header>()) };
+}
+
+/// Finds a loop's [`Remote`] by loop id, from any thread. Wakes from other threads are rare
+/// (a worker finishing, a channel fed by a thread), so a task does not carry its own reference
+/// to the inbox: a global map, written when a loop is created and dropped, serves them.
+pub(crate) mod registry {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+    use super::Remote;
+
+    fn map() -> &'static Mutex<HashMap<u64, Weak<Remote>>> {
+        static MAP: OnceLock<Mutex<HashMap<u64, Weak<Remote>>>> = OnceLock::new();
+        MAP.get_or_init(Mutex::default)
+    }
+
+    /// Registers a loop's inbox.
+    pub(crate) fn insert(loop_id: u64, remote: &Arc<Remote>) {
+        let mut m = map().lock().unwrap_or_else(|e| e.into_inner());
+        m.insert(loop_id, Arc::downgrade(remote));
+    }
+
+    /// Forgets a loop's inbox (the loop is being dropped).
+    pub(crate) fn remove(loop_id: u64) {
+        let mut m = map().lock().unwrap_or_else(|e| e.into_inner());
+        m.remove(&loop_id);
+    }
+
+    /// The inbox of a live loop.
+    pub(crate) fn find(loop_id: u64) -> Option<Arc<Remote>> {
+        let m = map().lock().unwrap_or_else(|e| e.into_inner());
+        m.get(&loop_id).and_then(Weak::upgrade)
     }
 }
 
