@@ -23,6 +23,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::panic::Location;
 use std::pin::{Pin, pin};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use slab::Slab;
 use crate::context;
 use crate::immediates::Immediates;
 use crate::microtasks::{Job, MicroQueues};
+use crate::observe::{Kind, LoopObserver, Phase, Span};
 use crate::reactor::Reactor;
 use crate::task::{JoinHandle, Runnable, new_task};
 use crate::timers::Timers;
@@ -52,10 +54,23 @@ struct TaskSlot {
     id: u64,
     /// The task.
     task: Rc<dyn Runnable>,
+    /// Where it was spawned (`#[track_caller]`), for observers.
+    location: &'static Location<'static>,
 }
 
 /// The `block_on` future, with its lifetime erased for the duration of `block_on`.
 type MainFuture = Pin<&'static mut dyn Future<Output = ()>>;
+
+/// Tells the observers that a span ended when dropped (also on unwind).
+struct SpanExit(Vec<Rc<dyn LoopObserver>>);
+
+impl Drop for SpanExit {
+    fn drop(&mut self) {
+        for o in self.0.iter().rev() {
+            o.exit();
+        }
+    }
+}
 
 /// Counters describing what a loop has done, for tests, tools and curious users.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -109,6 +124,12 @@ pub(crate) struct Inner {
     stats: Cell<LoopStats>,
     /// The offload worker pool, started on first use, joined when the loop is dropped.
     pub(crate) pool: crate::offload::PoolSlot,
+    /// Installed observers. Never borrowed while user code runs.
+    observers: RefCell<Vec<Rc<dyn LoopObserver>>>,
+    /// Whether `observers` is non-empty (the one branch paid per callback when nobody observes).
+    observed: Cell<bool>,
+    /// The phase the loop is in (for observers).
+    phase: Cell<Phase>,
 }
 
 impl fmt::Debug for Inner {
@@ -146,6 +167,9 @@ impl Inner {
             keep_alive: Cell::new(0),
             stats: Cell::new(LoopStats::default()),
             pool: crate::offload::PoolSlot::new(builder.offload_threads),
+            observers: RefCell::new(Vec::new()),
+            observed: Cell::new(false),
+            phase: Cell::new(Phase::Main),
         })
     }
 
@@ -221,12 +245,14 @@ impl Inner {
 
     /// Timers phase.
     fn run_timers(&self) {
+        self.phase.set(Phase::Timers);
         let now = self.update_time();
         self.timers.run_due(self, now);
     }
 
     /// Poll phase: wait (the loop's only sleep), then run wakes from other threads.
     fn poll_phase(&self) {
+        self.phase.set(Phase::Poll);
         let timeout = self.poll_timeout();
         if timeout != Some(Duration::ZERO) || !self.reactor.can_skip_zero_wait() {
             self.bump(|s| s.os_waits += 1);
@@ -238,6 +264,7 @@ impl Inner {
 
     /// Check phase.
     fn run_check(&self) {
+        self.phase.set(Phase::Check);
         self.immediates.run(self);
     }
 
@@ -282,26 +309,71 @@ impl Inner {
         if self.queues.is_empty() {
             return;
         }
+        let phase = self.phase.replace(Phase::Microtask);
         loop {
             while let Some(job) = self.queues.pop_tick() {
-                self.run_job(job);
+                self.run_job(job, Kind::NextTick);
             }
             while let Some(job) = self.queues.pop_micro() {
-                self.run_job(job);
+                self.run_job(job, Kind::Microtask);
             }
             if self.queues.ticks.borrow().is_empty() {
                 break;
             }
         }
+        self.phase.set(phase);
     }
 
-    /// Runs one queued job.
+    /// Runs one queued job; `kind` says what a plain callback is (for observers).
     #[inline]
-    pub(crate) fn run_job(&self, job: Job) {
+    pub(crate) fn run_job(&self, job: Job, kind: Kind) {
         match job {
-            Job::Callback(f) => f(),
+            Job::Callback(f) => self.traced(kind, 0, None, f),
             Job::Task(t) => self.poll_task(t),
-            Job::Wake(w) => w.wake(),
+            Job::Wake(w) => self.traced(Kind::Wake, 0, None, || w.wake()),
+        }
+    }
+
+    // ----- observers ------------------------------------------------------------------------
+
+    /// Runs `f` as one span for the installed observers (just `f` when there are none).
+    #[inline]
+    pub(crate) fn traced<R>(
+        &self,
+        kind: Kind,
+        id: u64,
+        location: Option<&'static Location<'static>>,
+        f: impl FnOnce() -> R,
+    ) -> R {
+        if !self.observed.get() {
+            return f();
+        }
+        let span = Span {
+            phase: self.phase.get(),
+            kind,
+            id,
+            location,
+        };
+        let _exit = self.enter_span(&span);
+        f()
+    }
+
+    #[cold]
+    fn enter_span(&self, span: &Span) -> SpanExit {
+        let observers = self.observers.borrow().clone();
+        for o in &observers {
+            o.enter(span);
+        }
+        SpanExit(observers)
+    }
+
+    /// Tells observers that an interval fired.
+    pub(crate) fn interval_tick(&self, timer_id: u64) {
+        if self.observed.get() {
+            let observers = self.observers.borrow().clone();
+            for o in &observers {
+                o.interval_tick(timer_id);
+            }
         }
     }
 
@@ -314,7 +386,11 @@ impl Inner {
     }
 
     /// Spawns a task; its first poll is queued as a microtask.
-    pub(crate) fn spawn<F>(&self, fut: F) -> JoinHandle<F::Output>
+    pub(crate) fn spawn<F>(
+        &self,
+        fut: F,
+        location: &'static Location<'static>,
+    ) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
@@ -333,7 +409,11 @@ impl Inner {
             scheduled: AtomicBool::new(true),
         });
         let (runnable, join) = new_task(fut, header);
-        entry.insert(TaskSlot { id, task: runnable });
+        entry.insert(TaskSlot {
+            id,
+            task: runnable,
+            location,
+        });
         drop(tasks);
         self.bump(|s| s.tasks_spawned += 1);
         self.schedule_microtask_task(task);
@@ -345,13 +425,13 @@ impl Inner {
         if t.key == MAIN_KEY {
             return self.poll_main();
         }
-        let task = match self.tasks.borrow().get(t.key) {
-            Some(slot) if slot.id == t.id => slot.task.clone(),
+        let (task, location) = match self.tasks.borrow().get(t.key) {
+            Some(slot) if slot.id == t.id => (slot.task.clone(), slot.location),
             _ => return,
         };
         self.bump(|s| s.task_polls += 1);
         let prev = self.polling.replace(Some(task.clone()));
-        let done = task.run();
+        let done = self.traced(Kind::Task, t.id, Some(location), || task.run());
         *self.polling.borrow_mut() = prev;
         if done {
             self.remove_task(t);
@@ -407,7 +487,7 @@ impl Inner {
         };
         header.scheduled.store(false, Ordering::Release);
         let mut cx = Context::from_waker(&waker);
-        match fut.as_mut().poll(&mut cx) {
+        match self.traced(Kind::Main, 0, None, || fut.as_mut().poll(&mut cx)) {
             Poll::Ready(()) => self.main_pending.set(false),
             Poll::Pending => *self.main.borrow_mut() = Some(fut),
         }
@@ -562,7 +642,8 @@ impl EventLoop {
     /// ```
     pub fn run<R>(&self, main: impl FnOnce() -> R) -> R {
         let _enter = context::enter(&self.inner, "EventLoop::run");
-        let out = main();
+        self.inner.phase.set(Phase::Main);
+        let out = self.inner.traced(Kind::Main, 0, None, main);
         self.inner.drain_queues();
         self.inner.run_loop(&|| false);
         out
@@ -623,6 +704,7 @@ impl EventLoop {
         *inner.main_waker.borrow_mut() = Some((header, waker));
         *inner.main.borrow_mut() = Some(dyn_fut);
         inner.main_pending.set(true);
+        inner.phase.set(Phase::Main);
         inner.poll_main();
         inner.drain_queues();
         inner.run_loop(&|| !inner.main_pending.get());
@@ -632,12 +714,30 @@ impl EventLoop {
     }
 
     /// Spawns a task on this loop from outside it; it starts when the loop runs.
+    #[track_caller]
     pub fn spawn<F>(&self, fut: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.inner.spawn(fut)
+        self.inner.spawn(fut, Location::caller())
+    }
+
+    /// Installs an observer, told about every callback and task poll from now on (see
+    /// [`LoopObserver`]).
+    pub fn add_observer(&self, observer: Rc<dyn LoopObserver>) {
+        self.inner.observers.borrow_mut().push(observer);
+        self.inner.observed.set(true);
+    }
+
+    /// Removes an observer installed with [`add_observer`](Self::add_observer) (compared by
+    /// pointer). Returns whether it was installed.
+    pub fn remove_observer(&self, observer: &Rc<dyn LoopObserver>) -> bool {
+        let mut obs = self.inner.observers.borrow_mut();
+        let before = obs.len();
+        obs.retain(|o| !Rc::ptr_eq(o, observer));
+        self.inner.observed.set(!obs.is_empty());
+        obs.len() != before
     }
 
     /// What the loop has done so far.
@@ -686,7 +786,8 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    context::with_current("spawn", |inner| inner.spawn(fut))
+    let location = Location::caller();
+    context::with_current("spawn", |inner| inner.spawn(fut, location))
 }
 
 /// The running loop's cached time (updated once per phase and whenever a timer starts).

@@ -12,6 +12,7 @@ use std::rc::Weak;
 
 use crate::event_loop::Inner;
 use crate::microtasks::Job;
+use crate::observe::Kind;
 
 /// One `setImmediate` callback, shared with its [`ImmediateHandle`](crate::ImmediateHandle).
 pub(crate) struct ImmediateCell {
@@ -81,11 +82,11 @@ impl Immediates {
                     if cell.refed.get() {
                         self.ref_count.set(self.ref_count.get() - 1);
                     }
-                    cb();
+                    inner.traced(Kind::Immediate, 0, None, cb);
                 }
                 Some(CheckEntry::Job(job)) => {
                     self.jobs.set(self.jobs.get() - 1);
-                    inner.run_job(job);
+                    inner.run_job(job, Kind::Immediate);
                 }
                 None => break,
             }

@@ -144,6 +144,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg_attr(miri, ignore = "too slow under Miri and free of unsafe code")]
     fn known_primes() {
         let table = [
             (1, 2),

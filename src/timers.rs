@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::event_loop::Inner;
+use crate::observe::Kind;
 
 /// How far in the future a timer whose deadline overflows the clock is placed (about 30 years,
 /// as tokio does): such a timer never fires in practice, but it is still a valid timer.
@@ -411,6 +412,7 @@ impl Timers {
                 timer.fired.set(timer.fired.get().saturating_add(1));
                 timer.fired_due.set(prev_due);
                 if timer.repeat {
+                    inner.interval_tick(timer.uid);
                     let period = timer.duration.get();
                     match timer.missed.get() {
                         MissedTickBehavior::Skip => self.start(timer, inner.update_time()),
@@ -436,7 +438,13 @@ impl Timers {
                 };
                 let f = cb.borrow_mut().take();
                 let Some(mut f) = f else { return };
-                f();
+                let kind = if timer.repeat {
+                    inner.interval_tick(timer.uid);
+                    Kind::Interval
+                } else {
+                    Kind::Timeout
+                };
+                inner.traced(kind, timer.uid, None, &mut f);
                 if timer.destroyed.get() {
                     return;
                 }
