@@ -18,7 +18,8 @@ usage: interval_vs_prime [options]
   --target-us N        chunk target for `adaptive` in microseconds (1..=1000000, default 500)
   --missed skip|burst  what the interval does with missed ticks (default skip, as Node.js)
   --json               one JSON object per strategy per line instead of the table
-  --svg FILE           also draw the execution profile of every run to FILE
+  --svg FILE           also draw the execution profile of every run to FILE (whole runs,
+                       and a zoom on the first five interval periods)
   --help               this text";
 
 struct Args {
@@ -217,7 +218,7 @@ fn main() -> ExitCode {
             args.nth,
             args.interval.as_micros()
         );
-        if let Err(e) = std::fs::write(path, render_svg(&title, &refs)) {
+        if let Err(e) = std::fs::write(path, render_svg(&title, &refs, Some(args.interval * 5))) {
             eprintln!("interval_vs_prime: cannot write {path}: {e}");
             return ExitCode::from(1);
         }

@@ -71,6 +71,8 @@ struct Recorder {
     ticks_at_chunk_start: Cell<u64>,
     /// Ticks that ran in each gap between consecutive chunks.
     between: RefCell<Vec<u32>>,
+    /// Whether chunk boundaries are read from the clock (the last chunk was long).
+    precise: Cell<bool>,
 }
 
 impl Recorder {
@@ -87,18 +89,34 @@ impl Recorder {
     }
 }
 
-impl ChunkObserver for Recorder {
-    fn chunk_end(&self) {}
+/// Chunks at least this long (as last measured) are stamped with the clock; shorter ones with
+/// the loop time. See `Recorder::chunk_start`.
+const PRECISE_CHUNK_NS: u64 = 20_000;
 
-    /// Chunk boundaries are stamped with the loop time, which the timers phase has just read:
-    /// a chunk resumes in the check phase of the iteration whose timers phase read it, and the
-    /// previous chunk ended right before that timers phase. So each chunk boundary costs no
-    /// clock read (a yield per unit of work would otherwise pay for two), at the price of
-    /// counting one loop iteration (and any tick callback) into each chunk's duration.
+impl ChunkObserver for Recorder {
+    fn chunk_end(&self) {
+        if self.precise.get() {
+            if let Some(s) = self.chunk_open.take() {
+                let end = self.offset();
+                self.chunks.borrow_mut().push((s, end));
+            }
+        }
+    }
+
+    /// Chunk boundaries of long chunks are read from the clock: two reads per chunk of at least
+    /// 20 us cost nothing measurable. A yield per tiny unit of work would pay for those two reads
+    /// as much as for the work itself, so once chunks are shorter than that, boundaries are
+    /// stamped with the loop time instead, which the timers phase has just read: a chunk resumes
+    /// in the check phase of the iteration whose timers phase read it, and the previous chunk
+    /// ended right before that timers phase. Such a chunk's duration then includes one loop
+    /// iteration (and any tick callback), and the gap before it reads as zero.
     fn chunk_start(&self) {
-        let at = self.loop_offset();
+        let loop_at = self.loop_offset();
         if let Some(s) = self.chunk_open.take() {
-            self.chunks.borrow_mut().push((s, at.max(s)));
+            self.chunks.borrow_mut().push((s, loop_at.max(s)));
+        }
+        if let Some(&(s, e)) = self.chunks.borrow().last() {
+            self.precise.set(e - s >= PRECISE_CHUNK_NS);
         }
         let ticks = self.ticks.get();
         if !self.chunks.borrow().is_empty() {
@@ -106,6 +124,11 @@ impl ChunkObserver for Recorder {
             self.between.borrow_mut().push(gap as u32);
         }
         self.ticks_at_chunk_start.set(ticks);
+        let at = if self.precise.get() {
+            self.offset()
+        } else {
+            loop_at
+        };
         self.chunk_open.set(Some(at));
     }
 }
@@ -132,6 +155,7 @@ impl TickProbe {
             chunks: RefCell::new(Vec::new()),
             ticks_at_chunk_start: Cell::new(0),
             between: RefCell::new(Vec::new()),
+            precise: Cell::new(true),
         });
         let mut iv = interval(config.period);
         iv.set_missed_tick_behavior(config.missed);
@@ -297,17 +321,24 @@ impl ProbeReport {
 
 /// Draws execution profiles as an SVG: for each run, a lane of chunks (the job holding the loop)
 /// and a lane of interval ticks, on one time axis, like the Gantt charts drawn to explain a
-/// blocked event loop.
-pub fn render_svg(title: &str, runs: &[(String, &ProbeReport)]) -> String {
-    const W: f64 = 1000.0;
-    const LEFT: f64 = 170.0;
-    const LANE: f64 = 18.0;
-    let span_ns = runs
+/// blocked event loop. The first panel shows whole runs (chunks closer than a pixel merge into
+/// one bar); when `zoom` is given, a second panel shows the first `zoom` of every run, where
+/// single chunks and the gaps between them are visible.
+pub fn render_svg(title: &str, runs: &[(String, &ProbeReport)], zoom: Option<Duration>) -> String {
+    let full_ns = runs
         .iter()
         .map(|(_, r)| r.elapsed.as_nanos() as f64)
         .fold(1.0, f64::max);
-    let x = |ns: u64| LEFT + (ns as f64 / span_ns) * (W - LEFT - 10.0);
-    let height = 60.0 + runs.len() as f64 * (2.0 * LANE + 16.0) + 30.0;
+    let mut panels = vec![(
+        format!("whole runs (0 to {:.1} ms)", full_ns / 1e6),
+        full_ns,
+    )];
+    if let Some(z) = zoom {
+        let z = (z.as_nanos() as f64).min(full_ns);
+        panels.push((format!("zoom: the first {:.2} ms", z / 1e6), z));
+    }
+    let panel_h = 30.0 + runs.len() as f64 * (2.0 * LANE + 16.0) + 30.0;
+    let height = 50.0 + panels.len() as f64 * panel_h;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -322,16 +353,39 @@ pub fn render_svg(title: &str, runs: &[(String, &ProbeReport)]) -> String {
     );
     let _ = writeln!(
         s,
-        "<text x=\"10\" y=\"38\" fill=\"#555\">chunks: the job holding the loop \
-         (adjacent chunks under a pixel apart are merged) · ticks: interval callbacks</text>"
+        "<text x=\"10\" y=\"38\" fill=\"#555\">red: the job holding the loop (chunks in \
+         alternating shades; dark red: many chunks under a pixel each) · blue: interval ticks</text>"
     );
-    let mut y = 55.0;
-    for (name, r) in runs {
+    let mut y = 50.0;
+    for (name, span_ns) in &panels {
+        panel(&mut s, y, name, runs, *span_ns);
+        y += panel_h;
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+const W: f64 = 1000.0;
+const LEFT: f64 = 170.0;
+const LANE: f64 = 18.0;
+
+/// One panel of `render_svg`: every run's lanes over `[0, span_ns]`.
+fn panel(s: &mut String, top: f64, name: &str, runs: &[(String, &ProbeReport)], span_ns: f64) {
+    let x = |ns: f64| LEFT + (ns.min(span_ns) / span_ns) * (W - LEFT - 10.0);
+    let px_ns = span_ns / (W - LEFT - 10.0);
+    let _ = writeln!(
+        s,
+        "<text x=\"10\" y=\"{:.1}\" font-weight=\"bold\">{}</text>",
+        top + 14.0,
+        esc(name)
+    );
+    let mut y = top + 25.0;
+    for (label, r) in runs {
         let _ = writeln!(
             s,
             "<text x=\"10\" y=\"{:.1}\">{}</text>",
             y + LANE - 5.0,
-            esc(name)
+            esc(label)
         );
         let _ = writeln!(
             s,
@@ -340,26 +394,30 @@ pub fn render_svg(title: &str, runs: &[(String, &ProbeReport)]) -> String {
             r.ticks,
             r.ideal_ticks
         );
-        // Merge chunks closer than a pixel so a million chunks stay a readable (and small) file.
-        let px_ns = span_ns / (W - LEFT - 10.0);
-        let mut open: Option<(u64, u64)> = None;
-        let mut rects = Vec::new();
+        // A chunk at least a pixel wide gets its own bar, in alternating shades so adjacent
+        // chunks stay apart; runs of narrower chunks less than a pixel apart merge into one bar,
+        // so a million chunks stay a readable (and small) file.
+        let mut rects: Vec<(f64, f64, &str)> = Vec::new();
+        let mut shade = 0;
         for &(a, b) in &r.chunk_spans {
-            match &mut open {
-                Some((_, e)) if (a as f64 - *e as f64) < px_ns => *e = b,
-                _ => {
-                    if let Some(o) = open.take() {
-                        rects.push(o);
-                    }
-                    open = Some((a, b));
+            let (a, b) = (a as f64, b as f64);
+            if a > span_ns {
+                break;
+            }
+            if b - a >= px_ns {
+                shade ^= 1;
+                rects.push((a, b, ["#d9534f", "#ee9a97"][shade]));
+            } else {
+                match rects.last_mut() {
+                    Some((_, e, "#c9302c")) if a - *e < px_ns => *e = b,
+                    _ => rects.push((a, b, "#c9302c")),
                 }
             }
         }
-        rects.extend(open);
-        for (a, b) in rects {
+        for (a, b, fill) in rects {
             let _ = writeln!(
                 s,
-                "<rect x=\"{:.2}\" y=\"{y:.1}\" width=\"{:.2}\" height=\"{:.1}\" fill=\"#d9534f\"/>",
+                "<rect x=\"{:.2}\" y=\"{y:.1}\" width=\"{:.2}\" height=\"{:.1}\" fill=\"{fill}\"/>",
                 x(a),
                 (x(b) - x(a)).max(0.5),
                 LANE - 3.0
@@ -368,6 +426,10 @@ pub fn render_svg(title: &str, runs: &[(String, &ProbeReport)]) -> String {
         let ty = y + LANE;
         let mut last_px = -1.0;
         for &t in &r.tick_at {
+            let t = t as f64;
+            if t > span_ns {
+                break;
+            }
             let px = x(t);
             if px - last_px < 0.5 {
                 continue;
@@ -390,14 +452,12 @@ pub fn render_svg(title: &str, runs: &[(String, &ProbeReport)]) -> String {
         let ns = span_ns * f64::from(i) / 5.0;
         let _ = writeln!(
             s,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{:.1} ms</text>",
-            x(ns as u64),
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{:.2} ms</text>",
+            x(ns),
             y + 15.0,
             ns / 1e6
         );
     }
-    s.push_str("</svg>\n");
-    s
 }
 
 fn esc(s: &str) -> String {
