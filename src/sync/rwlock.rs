@@ -89,10 +89,11 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Takes shared access now, if no writer holds the lock and nobody is queued.
     pub fn try_read(&self) -> Result<RwLockReadGuard<'_, T>, TryLockError> {
-        self.sem
-            .try_take(1)
-            .then_some(RwLockReadGuard { lock: self })
-            .ok_or_else(TryLockError::new)
+        if self.sem.try_take(1) {
+            Ok(RwLockReadGuard { lock: self })
+        } else {
+            Err(TryLockError::new())
+        }
     }
 
     /// Takes exclusive access now, if nobody holds the lock and nobody is queued.
@@ -106,10 +107,11 @@ impl<T: ?Sized> RwLock<T> {
     /// assert_eq!(l.into_inner(), 1);
     /// ```
     pub fn try_write(&self) -> Result<RwLockWriteGuard<'_, T>, TryLockError> {
-        self.sem
-            .try_take(MAX_READS)
-            .then_some(RwLockWriteGuard { lock: self })
-            .ok_or_else(TryLockError::new)
+        if self.sem.try_take(MAX_READS) {
+            Ok(RwLockWriteGuard { lock: self })
+        } else {
+            Err(TryLockError::new())
+        }
     }
 
     /// The value, through a unique borrow (no locking needed).
