@@ -104,7 +104,7 @@ async fn tick(state: Rc<(Guarded, HandOffs)>, kind: Kind, seq: u32) {
     let (guarded, hand_offs) = &*state;
     async fn locked(mut guard: impl DerefMut<Target = Counters>, h: &HandOffs, k: Kind, seq: u32) {
         h.acquired(seq);
-        bump(&mut *guard, k).await;
+        bump(&mut guard, k).await;
         h.releasing();
     }
     match guarded {
@@ -156,9 +156,10 @@ fn run(guarded: Guarded) -> Outcome {
         let state = state.clone();
         async move {
             let seq = Rc::new(Cell::new(0));
-            let foo = spawn(timer(state.clone(), Kind::Foo, FOO, seq.clone()));
-            let bar = spawn(timer(state, Kind::Bar, BAR, seq));
-            for t in foo.await.unwrap().into_iter().chain(bar.await.unwrap()) {
+            let foo_timer = spawn(timer(state.clone(), Kind::Foo, FOO, seq.clone()));
+            let bar_timer = spawn(timer(state, Kind::Bar, BAR, seq));
+            let ticks = foo_timer.await.unwrap().into_iter();
+            for t in ticks.chain(bar_timer.await.unwrap()) {
                 t.await.unwrap();
             }
             executor::loop_stats().task_polls
@@ -203,9 +204,21 @@ fn main() {
     );
     println!("writes back what it read plus one: its own counter and the total.\n");
     let row = |cells: [&str; 11]| {
-        let [name, foo, bar, total, lost, time, polls, n, mean, max, over] = cells;
+        let [
+            name,
+            foos,
+            bars,
+            total,
+            lost,
+            time,
+            polls,
+            n,
+            mean,
+            max,
+            over,
+        ] = cells;
         let line = format!(
-            "{name:<22}{foo:>4}{bar:>5}{total:>7}{lost:>6}{time:>10}{polls:>8} \
+            "{name:<22}{foos:>4}{bars:>5}{total:>7}{lost:>6}{time:>10}{polls:>8} \
              {n:>10}{mean:>10}{max:>10}{over:>11}"
         );
         println!("{}", line.trim_end());
@@ -223,12 +236,12 @@ fn main() {
         "max",
         "overtaken",
     ]);
-    let (foo, bar, total) = (
+    let (foos, bars, total) = (
         expected.foo.to_string(),
         expected.bar.to_string(),
         expected.total.to_string(),
     );
-    row(["expected", &foo, &bar, &total, "", "", "", "", "", "", ""]);
+    row(["expected", &foos, &bars, &total, "", "", "", "", "", "", ""]);
     let runs = [
         ("no lock", Guarded::Nothing(Cell::default())),
         (

@@ -60,10 +60,10 @@ fn notify_waiters_wakes_those_created_before_and_no_one_after() {
     let n = Notify::new();
     let cx = &mut Context::from_waker(Waker::noop());
     let mut polled = pin!(n.notified());
-    let mut created = pin!(n.notified());
+    let created = pin!(n.notified());
     assert!(polled.as_mut().poll(cx).is_pending());
     n.notify_waiters();
-    let mut later = pin!(n.notified());
+    let later = pin!(n.notified());
     assert!(polled.poll(cx).is_ready());
     assert!(
         created.poll(cx).is_ready(),

@@ -36,7 +36,7 @@ pub const MAX_READS: usize = (u32::MAX >> 3) as usize;
 ///     let config = Rc::new(RwLock::new(String::from("v1")));
 ///     let r1 = config.read().await;
 ///     let r2 = config.read().await; // readers share
-///     assert_eq!((&*r1, &*r2), ("v1", "v1"));
+///     assert_eq!((r1.as_str(), r2.as_str()), ("v1", "v1"));
 ///     drop((r1, r2));
 ///     config.write().await.push_str("+patch");
 ///     assert_eq!(*config.read().await, "v1+patch");
