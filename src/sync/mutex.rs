@@ -244,3 +244,49 @@ impl fmt::Display for TryLockError {
 }
 
 impl std::error::Error for TryLockError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::pin::pin;
+    use std::task::Waker;
+
+    fn ready<F: Future>(f: Pin<&mut F>) -> F::Output {
+        match f.poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("expected the future to be ready"),
+        }
+    }
+
+    fn pending<F: Future>(f: Pin<&mut F>) {
+        let r = f.poll(&mut Context::from_waker(Waker::noop()));
+        assert!(r.is_pending(), "expected the future to be pending");
+    }
+
+    #[test]
+    fn guards_pass_the_value_from_holder_to_holder_in_fifo_order() {
+        let m = Mutex::new(Vec::new());
+        {
+            let mut g = m.try_lock().unwrap();
+            let mut a = pin!(m.lock());
+            let mut b = pin!(m.lock());
+            pending(a.as_mut());
+            pending(b.as_mut());
+            g.push(0);
+            drop(g);
+            let mut ga = ready(a.as_mut());
+            pending(b.as_mut());
+            ga.push(1);
+            drop(ga);
+            ready(b.as_mut()).push(2);
+        }
+        assert_eq!(m.into_inner(), [0, 1, 2]);
+    }
+
+    #[test]
+    fn an_unsized_value_can_be_locked() {
+        let m: Box<Mutex<[u8]>> = Box::new(Mutex::new([1, 2, 3]));
+        m.try_lock().unwrap()[1] = 20;
+        assert_eq!(&*m.try_lock().unwrap(), [1, 20, 3]);
+    }
+}

@@ -280,3 +280,34 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
         fmt::Debug::fmt(&**self, f)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::pin::pin;
+    use std::task::Waker;
+
+    fn poll<F: Future>(f: Pin<&mut F>) -> Poll<F::Output> {
+        f.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn readers_share_then_a_queued_writer_gets_exclusive_access() {
+        let lock = RwLock::new(String::from("a"));
+        let r1 = lock.try_read().unwrap();
+        let r2 = lock.try_read().unwrap();
+        let mut w = pin!(lock.write());
+        assert!(poll(w.as_mut()).is_pending());
+        assert_eq!((r1.as_str(), r2.as_str()), ("a", "a"));
+        drop(r1);
+        assert!(poll(w.as_mut()).is_pending());
+        drop(r2);
+        let Poll::Ready(mut g) = poll(w.as_mut()) else {
+            panic!("writer not admitted after the last reader left")
+        };
+        g.push('b');
+        let r = g.downgrade();
+        assert_eq!(*lock.try_read().unwrap(), "ab");
+        assert_eq!(*r, "ab");
+    }
+}
