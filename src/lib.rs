@@ -71,7 +71,9 @@ pub use callbacks::{
     ImmediateHandle, TIMEOUT_MAX, TIMEOUT_MIN, TimerHandle, next_tick, queue_microtask,
     set_immediate, set_interval, set_timeout,
 };
-pub use event_loop::{Builder, EventLoop, LoopStats, block_on, loop_stats, now, run, spawn};
+pub use event_loop::{
+    Builder, EventLoop, LoopStats, block_on, loop_stats, now, run, spawn,
+};
 pub use task::{JoinError, JoinHandle};
 pub use time::{Elapsed, Interval, Sleep, Timeout, interval, sleep, sleep_until, timeout};
 pub use timers::MissedTickBehavior;
