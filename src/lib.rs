@@ -64,6 +64,7 @@ pub mod prime;
 pub mod probe;
 mod reactor;
 pub mod scenario;
+pub mod sync;
 mod task;
 mod time;
 mod timers;

@@ -1,0 +1,454 @@
+//! [`Semaphore`]: a FIFO counting semaphore, and the engine of [`Mutex`](super::Mutex),
+//! [`RwLock`](super::RwLock) and [`OnceCell`](super::OnceCell).
+//!
+//! # Implementation
+//! The state is a permit count and a [`WaitList`] of waiters, each asking for some number of
+//! permits. Ground rules:
+//! - **No barging.** A caller takes permits on the spot only if nobody is queued; otherwise it
+//!   queues at the tail, even if enough permits are free (they are being kept for the head).
+//! - **Direct hand-off.** Released permits go to the head waiter as soon as they cover its whole
+//!   request: they are subtracted from the count, the node is dequeued (which is what "granted"
+//!   means) and its waker woken. The waiter owns them from that moment, before it is polled, so a
+//!   newcomer can never slip in between the release and the wake.
+//! - **Head-of-line order.** A head waiter asking for more than is free blocks those behind it
+//!   (that is what keeps a writer of an [`RwLock`](super::RwLock) from starving).
+//! - **Nothing is lost on drop.** A waiter dropped while queued leaves the queue (and may unblock
+//!   the waiters behind it); a waiter dropped after being granted, before it saw the grant, gives
+//!   the permits back, which hands them to the next waiter.
+//! - A waiting task is woken once, when it is granted; no timer, no retry loop.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::wait_list::WaitList;
+
+/// The largest number of permits a [`Semaphore`] can hold (`usize::MAX >> 3`, as in tokio).
+pub const MAX_PERMITS: usize = usize::MAX >> 3;
+
+/// The permit count and its queue.
+#[derive(Debug)]
+struct State {
+    /// Free permits: not held by anyone and not granted to a waiter. Never above
+    /// [`MAX_PERMITS`].
+    permits: usize,
+    /// Waiters in arrival order; each node holds the number of permits it asked for.
+    /// Invariant: after every operation, the head (if any) asks for more than `permits`.
+    waiters: WaitList<usize>,
+}
+
+/// A counting semaphore whose waiters are served strictly in arrival order.
+///
+/// Local to one thread (`!Send`, `!Sync`): share it between the loop's tasks with an `Rc`.
+/// A waiting task is woken exactly once, when its permits are handed to it.
+///
+/// ```
+/// use std::rc::Rc;
+/// use executor::sync::Semaphore;
+///
+/// executor::block_on(async {
+///     let sem = Rc::new(Semaphore::new(2));
+///     let mut tasks = Vec::new();
+///     for i in 0..5 {
+///         let sem = sem.clone();
+///         tasks.push(executor::spawn(async move {
+///             let _permit = sem.acquire().await; // at most two tasks in here at a time
+///             executor::yield_now().await;
+///             i
+///         }));
+///     }
+///     for t in tasks {
+///         t.await.unwrap();
+///     }
+///     assert_eq!(sem.available_permits(), 2);
+/// });
+/// ```
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<executor::sync::Semaphore>();
+/// ```
+pub struct Semaphore {
+    /// Never borrowed across a wake or a user callback.
+    state: RefCell<State>,
+    /// Makes the type `!Send` and `!Sync`: its waiters live on one loop.
+    _local: PhantomData<*const ()>,
+}
+
+impl fmt::Debug for Semaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.state.try_borrow() {
+            Ok(st) => f
+                .debug_struct("Semaphore")
+                .field("permits", &st.permits)
+                .field("waiters", &st.waiters.queued())
+                .finish(),
+            Err(_) => f.write_str("Semaphore { <busy> }"),
+        }
+    }
+}
+
+impl Default for Semaphore {
+    /// A semaphore with no permits.
+    fn default() -> Self {
+        Semaphore::new(0)
+    }
+}
+
+impl Semaphore {
+    /// A semaphore with `permits` permits.
+    ///
+    /// # Panics
+    /// If `permits` exceeds [`MAX_PERMITS`].
+    pub const fn new(permits: usize) -> Self {
+        assert!(
+            permits <= MAX_PERMITS,
+            "executor::sync::Semaphore: too many permits"
+        );
+        Semaphore {
+            state: RefCell::new(State {
+                permits,
+                waiters: WaitList::new(),
+            }),
+            _local: PhantomData,
+        }
+    }
+
+    /// Number of free permits (not held, not handed to a waiter).
+    pub fn available_permits(&self) -> usize {
+        self.state.borrow().permits
+    }
+
+    /// Waits for one permit, behind every earlier waiter.
+    ///
+    /// The place in the queue is taken at the first poll; dropping the future gives it up.
+    pub fn acquire(&self) -> Acquire<'_> {
+        self.acquire_many(1)
+    }
+
+    /// Waits for `n` permits at once, behind every earlier waiter (a large request at the head
+    /// of the queue holds back smaller ones behind it: strict FIFO).
+    ///
+    /// ```
+    /// use executor::sync::Semaphore;
+    /// executor::block_on(async {
+    ///     let sem = Semaphore::new(5);
+    ///     let three = sem.acquire_many(3).await;
+    ///     assert_eq!(three.num_permits(), 3);
+    ///     assert_eq!(sem.available_permits(), 2);
+    ///     drop(three);
+    ///     assert_eq!(sem.available_permits(), 5);
+    /// });
+    /// ```
+    pub fn acquire_many(&self, n: usize) -> Acquire<'_> {
+        Acquire {
+            inner: RawAcquire::new(self, n),
+        }
+    }
+
+    /// Takes one permit now, if one is free and nobody is queued for permits.
+    ///
+    /// ```
+    /// let sem = executor::sync::Semaphore::new(1);
+    /// let p = sem.try_acquire().unwrap();
+    /// assert!(sem.try_acquire().is_err());
+    /// drop(p);
+    /// assert!(sem.try_acquire().is_ok());
+    /// ```
+    pub fn try_acquire(&self) -> Result<SemaphorePermit<'_>, TryAcquireError> {
+        self.try_acquire_many(1)
+    }
+
+    /// Takes `n` permits now, if they are free and nobody is queued for permits.
+    pub fn try_acquire_many(&self, n: usize) -> Result<SemaphorePermit<'_>, TryAcquireError> {
+        if self.try_take(n) {
+            Ok(SemaphorePermit {
+                sem: self,
+                permits: n,
+            })
+        } else {
+            Err(TryAcquireError(()))
+        }
+    }
+
+    /// Adds `n` permits, handing them to queued waiters first (in order).
+    ///
+    /// # Panics
+    /// If the count would exceed [`MAX_PERMITS`].
+    pub fn add_permits(&self, n: usize) {
+        self.release(n);
+    }
+
+    /// Takes `n` permits if nobody is queued and they are free.
+    #[inline]
+    pub(crate) fn try_take(&self, n: usize) -> bool {
+        let mut st = self.state.borrow_mut();
+        if st.waiters.is_empty() && st.permits >= n {
+            st.permits -= n;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Returns `n` permits and hands what it can to the head of the queue.
+    #[inline]
+    pub(crate) fn release(&self, n: usize) {
+        let mut st = self.state.borrow_mut();
+        st.permits = match st.permits.checked_add(n) {
+            Some(p) if p <= MAX_PERMITS => p,
+            _ => {
+                drop(st);
+                panic!("executor::sync::Semaphore: permit count would exceed MAX_PERMITS");
+            }
+        };
+        if st.waiters.is_empty() {
+            return;
+        }
+        drop(st);
+        self.grant_waiters();
+    }
+
+    /// Grants permits to head waiters while they are covered, waking each one with no borrow
+    /// held (a waker may run code that uses this semaphore).
+    fn grant_waiters(&self) {
+        loop {
+            let waker = {
+                let mut st = self.state.borrow_mut();
+                let st = &mut *st;
+                match st.waiters.front() {
+                    Some(&n) if n <= st.permits => {
+                        st.permits -= n;
+                        st.waiters.pop_front(|_| {})
+                    }
+                    _ => return,
+                }
+            };
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+    }
+}
+
+/// `n` permits of a [`Semaphore`], returned to it when dropped.
+#[must_use = "the permits are released at once if the permit is not kept"]
+pub struct SemaphorePermit<'a> {
+    /// Where the permits go back to.
+    sem: &'a Semaphore,
+    /// How many this value holds (0 after `forget`).
+    permits: usize,
+}
+
+impl fmt::Debug for SemaphorePermit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SemaphorePermit")
+            .field("permits", &self.permits)
+            .finish()
+    }
+}
+
+impl SemaphorePermit<'_> {
+    /// Number of permits held.
+    pub fn num_permits(&self) -> usize {
+        self.permits
+    }
+
+    /// Keeps the permits out of the semaphore for good (they are not returned on drop).
+    ///
+    /// ```
+    /// let sem = executor::sync::Semaphore::new(3);
+    /// sem.try_acquire_many(2).unwrap().forget();
+    /// assert_eq!(sem.available_permits(), 1);
+    /// ```
+    pub fn forget(mut self) {
+        self.permits = 0;
+    }
+}
+
+impl Drop for SemaphorePermit<'_> {
+    fn drop(&mut self) {
+        if self.permits != 0 {
+            self.sem.release(self.permits);
+        }
+    }
+}
+
+/// The future of [`Semaphore::acquire`] and [`Semaphore::acquire_many`].
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+#[derive(Debug)]
+pub struct Acquire<'a> {
+    inner: RawAcquire<'a>,
+}
+
+impl<'a> Future for Acquire<'a> {
+    type Output = SemaphorePermit<'a>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<SemaphorePermit<'a>> {
+        let inner = &mut self.inner;
+        inner.poll_acquire(cx).map(|()| SemaphorePermit {
+            sem: inner.sem,
+            permits: inner.needed,
+        })
+    }
+}
+
+/// Where a [`RawAcquire`] is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Not polled yet: holds no place in the queue.
+    Start,
+    /// Queued under this wait-list key (possibly already granted, if dequeued).
+    Queued(usize),
+    /// Returned `Ready`: the permits belong to the caller now.
+    Done,
+}
+
+/// Waiting for permits, without deciding what owns them once acquired: the shared engine of
+/// [`Acquire`] and the lock futures. Once `poll_acquire` returned `Ready`, the caller owns
+/// `needed` permits and must give them back with [`Semaphore::release`].
+#[derive(Debug)]
+pub(crate) struct RawAcquire<'a> {
+    /// The semaphore.
+    pub(crate) sem: &'a Semaphore,
+    /// Permits asked for.
+    pub(crate) needed: usize,
+    /// Our place in the queue.
+    stage: Stage,
+}
+
+impl<'a> RawAcquire<'a> {
+    pub(crate) fn new(sem: &'a Semaphore, needed: usize) -> Self {
+        RawAcquire {
+            sem,
+            needed,
+            stage: Stage::Start,
+        }
+    }
+
+    /// Polls for the permits.
+    ///
+    /// # Panics
+    /// If polled again after it returned `Ready`.
+    #[inline]
+    pub(crate) fn poll_acquire(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut st = self.sem.state.borrow_mut();
+        match self.stage {
+            Stage::Start => {
+                if st.waiters.is_empty() && st.permits >= self.needed {
+                    st.permits -= self.needed;
+                    self.stage = Stage::Done;
+                    return Poll::Ready(());
+                }
+                let key = st.waiters.push_back(self.needed, cx.waker().clone());
+                self.stage = Stage::Queued(key);
+                Poll::Pending
+            }
+            Stage::Queued(key) => {
+                if st.waiters.is_queued(key) {
+                    st.waiters.set_waker(key, cx.waker());
+                    return Poll::Pending;
+                }
+                st.waiters.remove(key);
+                self.stage = Stage::Done;
+                Poll::Ready(())
+            }
+            Stage::Done => {
+                panic!("executor::sync: a lock or acquire future polled after it completed")
+            }
+        }
+    }
+}
+
+impl Drop for RawAcquire<'_> {
+    fn drop(&mut self) {
+        let Stage::Queued(key) = self.stage else {
+            return;
+        };
+        let mut st = self.sem.state.borrow_mut();
+        let granted = !st.waiters.is_queued(key);
+        let n = st.waiters.remove(key);
+        drop(st);
+        if granted {
+            // Handed to us but never seen: pass it on, or the next waiter would wait forever.
+            self.sem.release(n);
+        } else {
+            // We may have been the head holding back smaller requests behind us.
+            self.sem.grant_waiters();
+        }
+    }
+}
+
+/// The error of [`Semaphore::try_acquire`]: not enough free permits, or others are queued first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TryAcquireError(());
+
+impl fmt::Display for TryAcquireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no permits available without waiting")
+    }
+}
+
+impl std::error::Error for TryAcquireError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::pin::pin;
+    use std::task::Waker;
+
+    fn poll<F: Future>(f: Pin<&mut F>) -> Poll<F::Output> {
+        f.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn release_grants_the_head_before_any_newcomer() {
+        let sem = Semaphore::new(0);
+        let mut a = pin!(sem.acquire());
+        assert!(poll(a.as_mut()).is_pending());
+        sem.add_permits(1);
+        assert_eq!(sem.available_permits(), 0, "the permit went to the waiter");
+        assert!(sem.try_acquire().is_err());
+        let p = match poll(a.as_mut()) {
+            Poll::Ready(p) => p,
+            Poll::Pending => panic!("granted waiter still pending"),
+        };
+        drop(p);
+        assert_eq!(sem.available_permits(), 1);
+    }
+
+    #[test]
+    fn dropping_a_granted_waiter_returns_its_permits() {
+        let sem = Semaphore::new(0);
+        {
+            let mut a = pin!(sem.acquire_many(2));
+            assert!(poll(a.as_mut()).is_pending());
+            sem.add_permits(2);
+            assert_eq!(sem.available_permits(), 0);
+        }
+        assert_eq!(sem.available_permits(), 2);
+    }
+
+    #[test]
+    fn dropping_a_blocking_head_unblocks_the_waiters_behind() {
+        let sem = Semaphore::new(1);
+        let mut big = Box::pin(sem.acquire_many(2));
+        let mut small = pin!(sem.acquire());
+        assert!(poll(big.as_mut()).is_pending());
+        assert!(
+            poll(small.as_mut()).is_pending(),
+            "small must queue behind big"
+        );
+        drop(big);
+        assert!(poll(small.as_mut()).is_ready());
+    }
+
+    #[test]
+    #[should_panic(expected = "MAX_PERMITS")]
+    fn permit_overflow_panics() {
+        Semaphore::new(MAX_PERMITS).add_permits(1);
+    }
+}

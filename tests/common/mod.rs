@@ -1,0 +1,72 @@
+//! Helpers shared by the `sync_*` tests.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// How long any test may wait: a lost wake-up fails the test instead of hanging it.
+pub const BOUND: Duration = Duration::from_secs(5);
+
+/// Runs `fut` on a new loop, failing if it has not finished within [`BOUND`].
+pub fn run_bounded<F: Future>(fut: F) -> F::Output {
+    executor::block_on(async {
+        executor::timeout(BOUND, fut)
+            .await
+            .expect("the test did not finish in time: a waiter was never woken")
+    })
+}
+
+/// A shared, append-only record of events, to assert whole sequences.
+#[derive(Clone, Default)]
+pub struct Log<T>(Rc<RefCell<Vec<T>>>);
+
+impl<T: Clone> Log<T> {
+    pub fn new() -> Self {
+        Log(Rc::new(RefCell::new(Vec::new())))
+    }
+
+    pub fn push(&self, event: T) {
+        self.0.borrow_mut().push(event);
+    }
+
+    pub fn snapshot(&self) -> Vec<T> {
+        self.0.borrow().clone()
+    }
+}
+
+/// Lets every task spawned so far run until it blocks: their first polls are microtasks, which
+/// all run before the check phase this resumes in.
+pub async fn settle() {
+    executor::yield_now().await;
+}
+
+/// Wraps a future and counts how many times it is polled.
+pub struct CountPolls<F> {
+    pub future: Pin<Box<F>>,
+    pub polls: Rc<Cell<u32>>,
+}
+
+impl<F: Future> CountPolls<F> {
+    pub fn new(future: F) -> (Self, Rc<Cell<u32>>) {
+        let polls = Rc::new(Cell::new(0));
+        let me = CountPolls {
+            future: Box::pin(future),
+            polls: polls.clone(),
+        };
+        (me, polls)
+    }
+}
+
+impl<F: Future> Future for CountPolls<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.polls.set(self.polls.get() + 1);
+        self.future.as_mut().poll(cx)
+    }
+}
