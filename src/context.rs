@@ -3,7 +3,8 @@
 //!
 //! # Ground rules
 //! - The pointer is set only by [`enter`], which borrows an `Rc<Inner>` for the lifetime of the
-//!   returned guard; the guard restores the previous value when dropped, also on unwind.
+//!   returned guard; the guard clears it when dropped, also on unwind (nesting is refused, so
+//!   the previous value is always null).
 //! - Only one loop can be entered on a thread at a time: entering while another loop (or the same
 //!   one) is entered is the nested `block_on` misuse, and is refused with a clear panic.
 

@@ -16,8 +16,9 @@
 //!
 //! # Invariants
 //! - No `RefCell` of [`Inner`] is borrowed while user code runs (callbacks, polls, wakes, drops).
-//! - `now` is the loop time: read at the start of the timers phase and after the poll phase, and
-//!   refreshed whenever a timer is started (Node.js reads the clock in `setTimeout` too).
+//! - `now` is the loop time: read at the start of the timers phase (when any timer exists) and
+//!   after a poll phase that waited, and refreshed whenever a timer is started (Node.js reads the
+//!   clock in `setTimeout` too).
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -246,6 +247,11 @@ impl Inner {
     /// Timers phase.
     fn run_timers(&self) {
         self.phase.set(Phase::Timers);
+        // With no timer at all there is nothing to compare the clock with: a loop of yields
+        // then costs no clock read per iteration (starting a timer reads the clock anyway).
+        if self.timers.next_expiry().is_none() {
+            return;
+        }
         let now = self.update_time();
         self.timers.run_due(self, now);
     }
@@ -790,7 +796,8 @@ where
     context::with_current("spawn", |inner| inner.spawn(fut, location))
 }
 
-/// The running loop's cached time (updated once per phase and whenever a timer starts).
+/// The running loop's cached time: read by the timers phase (when any timer exists), after a
+/// poll phase that slept, and whenever a timer starts.
 ///
 /// # Panics
 /// If no loop is running on this thread.

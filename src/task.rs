@@ -65,13 +65,16 @@ struct TaskCell<F: Future> {
 
 impl<F: Future> TaskCell<F> {
     fn finish(&self, result: Result<F::Output, JoinError>) {
-        let mut stage = self.stage.borrow_mut();
-        if self.detached.get() {
-            *stage = Stage::Consumed;
+        let new = if self.detached.get() {
+            drop(result);
+            Stage::Consumed
         } else {
-            *stage = Stage::Finished(result);
-        }
-        drop(stage);
+            Stage::Finished(result)
+        };
+        // Take the finished future out before dropping it: its destructor is user code and may
+        // reach this task again (poll or drop its own JoinHandle).
+        let old = std::mem::replace(&mut *self.stage.borrow_mut(), new);
+        drop(old);
         if let Some(w) = self.join_waker.take() {
             w.wake();
         }
