@@ -41,10 +41,16 @@ use crate::observe::{Kind, LoopObserver, Phase, Span};
 use crate::reactor::Reactor;
 use crate::task::{JoinHandle, Runnable, new_task};
 use crate::timers::Timers;
-use crate::waker::{Header, Remote, TaskRef, new_waker};
+use crate::waker::{Header, Remote, TaskRef, header_of, new_waker};
 
 /// Slab key reserved for the `block_on` future (never a real slab key).
 const MAIN_KEY: usize = usize::MAX;
+
+/// The `block_on` future, as a queue entry.
+const MAIN_TASK: TaskRef = TaskRef {
+    key: MAIN_KEY,
+    id: 0,
+};
 
 /// Source of loop ids (unique per process).
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
@@ -111,8 +117,10 @@ pub(crate) struct Inner {
     main: RefCell<Option<MainFuture>>,
     /// Whether a `block_on` future is pending (it keeps the loop alive).
     main_pending: Cell<bool>,
-    /// Waker of the `block_on` future.
-    main_waker: RefCell<Option<(Arc<Header>, Waker)>>,
+    /// Waker of the `block_on` future (made by `new_waker`). Borrowed (shared) while it polls.
+    main_waker: RefCell<Option<Waker>>,
+    /// Whether the `block_on` future is being polled (for `yield_now`'s fast path).
+    polling_main: Cell<bool>,
     /// Cross-thread wakes.
     pub(crate) remote: Arc<Remote>,
     /// Reused buffer for draining `remote`.
@@ -162,6 +170,7 @@ impl Inner {
             main: RefCell::new(None),
             main_pending: Cell::new(false),
             main_waker: RefCell::new(None),
+            polling_main: Cell::new(false),
             remote,
             remote_buf: RefCell::new(Vec::new()),
             reactor,
@@ -470,6 +479,16 @@ impl Inner {
     /// the next check phase. Returns the check-phase epoch at which it will have run.
     pub(crate) fn yield_to_check(&self, waker: &Waker) -> u64 {
         let target = self.immediates.epoch.get() + 1;
+        if self.polling_main.get()
+            && self
+                .main_waker
+                .borrow()
+                .as_ref()
+                .is_some_and(|w| w.will_wake(waker))
+        {
+            self.immediates.push_job(Job::Task(MAIN_TASK));
+            return target;
+        }
         if let Some(task) = &*self.polling.borrow() {
             // The task's own waker: queue the task itself, no waker clone. `scheduled` is left
             // alone (no atomic read-modify-write): a wake that arrives before the check phase
@@ -488,12 +507,17 @@ impl Inner {
         let Some(mut fut) = self.main.borrow_mut().take() else {
             return;
         };
-        let Some((header, waker)) = self.main_waker.borrow().clone() else {
-            return;
-        };
-        header.scheduled.store(false, Ordering::Release);
-        let mut cx = Context::from_waker(&waker);
-        match self.traced(Kind::Main, 0, None, || fut.as_mut().poll(&mut cx)) {
+        let waker = self.main_waker.borrow();
+        let waker = waker.as_ref().expect("block_on sets the main waker first");
+        // SAFETY: `block_on` made the main waker with `new_waker`.
+        unsafe { header_of(waker) }
+            .scheduled
+            .store(false, Ordering::Release);
+        let mut cx = Context::from_waker(waker);
+        self.polling_main.set(true);
+        let result = self.traced(Kind::Main, 0, None, || fut.as_mut().poll(&mut cx));
+        self.polling_main.set(false);
+        match result {
             Poll::Ready(()) => self.main_pending.set(false),
             Poll::Pending => *self.main.borrow_mut() = Some(fut),
         }
@@ -694,20 +718,17 @@ impl EventLoop {
             fn drop(&mut self) {
                 self.0.main.borrow_mut().take();
                 self.0.main_pending.set(false);
+                self.0.polling_main.set(false);
                 self.0.main_waker.borrow_mut().take();
             }
         }
         let _guard = MainGuard(inner);
         let header = Arc::new(Header {
-            task: TaskRef {
-                key: MAIN_KEY,
-                id: 0,
-            },
+            task: MAIN_TASK,
             loop_id: inner.id,
             scheduled: AtomicBool::new(true),
         });
-        let waker = new_waker(header.clone());
-        *inner.main_waker.borrow_mut() = Some((header, waker));
+        *inner.main_waker.borrow_mut() = Some(new_waker(header));
         *inner.main.borrow_mut() = Some(dyn_fut);
         inner.main_pending.set(true);
         inner.phase.set(Phase::Main);
