@@ -6,34 +6,52 @@
 //! costs far more than the call itself.
 //!
 //! # Implementation
-//! The worker's loop runs `block_on` over its inbox (a `futures` unbounded channel); each request
-//! spawns one task that builds the caller's future, awaits it under `catch_unwind`, and sends the
-//! outcome through a oneshot channel the caller parks on. Because every call is a task, calls from
-//! several threads run concurrently on the worker's loop, interleaving at their `.await`s, and
-//! timers or tasks a call leaves behind keep running between calls.
+//! Each request carries a `Send` closure that builds the caller's future on the worker; the
+//! worker spawns it as a task that awaits it under `catch_unwind` and sends the outcome through a
+//! oneshot channel the caller parks on. Every call is a task, so calls from several threads run
+//! concurrently on the worker's loop, interleaving at their `.await`s.
+//!
+//! The worker waits for requests in one of two ways:
+//! - **idle** (its loop has no referenced handle left, `!is_alive()`): as a plain parked thread.
+//!   Nothing on the loop could run anyway, and a futex wake costs about half the poll phase's
+//!   (eventfd, epoll and timer re-arming: five system calls per sleep).
+//! - **busy** (calls in flight, or timers, tasks or offloaded jobs left behind by earlier
+//!   calls): inside the loop, by `block_on` over the inbox, so that work keeps running between
+//!   calls. Once no call is in flight, `block_on` returns and the worker looks again.
+//!
+//! Unref'd timers do not keep the worker busy: as in a Node.js process, they fire only while the
+//! loop runs for another reason (here, the next call).
 //!
 //! Ground rules:
 //! - The caller never spins: it parks until the oneshot's send (or drop) unparks it.
 //! - A call from the worker thread itself is refused ([`BridgeError::Reentrant`]): the worker
 //!   would wait on a loop that only it can run.
-//! - Dropping the bridge closes the inbox; the worker's `block_on` then returns, the loop is
-//!   dropped (cancelling whatever calls left behind) and the thread is joined.
+//! - Dropping the bridge closes the inbox; the worker then drops its loop (cancelling whatever
+//!   calls left behind) and exits, and the drop joins it.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::panic::AssertUnwindSafe;
-use std::thread::{self, ThreadId};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread, ThreadId};
 
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt, StreamExt};
 
-use crate::event_loop::Builder;
+use crate::event_loop::{Builder, EventLoop};
 use crate::offload::panic_message;
 
-/// A request for the worker: runs on its loop and spawns the call's task.
-type Request = Box<dyn FnOnce() + Send>;
+/// A call's future, built on the worker; it sends the outcome to the caller itself.
+type CallFuture = Pin<Box<dyn Future<Output = ()>>>;
+
+/// A request for the worker: builds the call's future there.
+type Request = Box<dyn FnOnce() -> CallFuture + Send>;
 
 /// A persistent worker thread with its own [`EventLoop`](crate::EventLoop), callable from synchronous code.
 ///
@@ -102,7 +120,7 @@ impl Bridge {
                     }
                 };
                 let _ = ready_tx.send(Ok(()));
-                ev.block_on(serve(requests));
+                work(&ev, requests);
             })?;
         match ready_rx.recv() {
             Ok(Ok(())) => {}
@@ -148,14 +166,13 @@ impl Bridge {
         }
         let (tx, rx) = oneshot::channel();
         let request: Request = Box::new(move || {
-            crate::spawn(async move {
+            Box::pin(async move {
                 let out = AssertUnwindSafe(async move { f().await })
                     .catch_unwind()
                     .await;
                 // The caller is parked on `rx` until this send (it cannot have gone away).
                 let _ = tx.send(out.map_err(BridgeError::Panicked));
             })
-            .detach();
         });
         let inbox = self.inbox.as_ref().ok_or(BridgeError::Stopped)?;
         inbox
@@ -173,7 +190,7 @@ impl Bridge {
 
 impl Drop for Bridge {
     fn drop(&mut self) {
-        // Closing the inbox ends `serve`, so the worker's `block_on` returns and its loop drops.
+        // Closing the inbox ends the worker's `work`, which drops its loop.
         drop(self.inbox.take());
         if let Some(worker) = self.worker.take() {
             // The last owner may be a call running on the worker itself; it cannot join itself,
@@ -185,11 +202,142 @@ impl Drop for Bridge {
     }
 }
 
-/// The worker's main future: start every request, until the inbox closes.
-async fn serve(mut requests: mpsc::UnboundedReceiver<Request>) {
-    while let Some(request) = requests.next().await {
-        request();
+/// The worker thread's life: wait for a request (parked while idle, in the loop while busy; see
+/// the module docs), serve until no call is in flight, repeat until the inbox closes.
+fn work(ev: &EventLoop, mut requests: mpsc::UnboundedReceiver<Request>) {
+    let in_flight = Rc::new(InFlight::default());
+    let inbox_waker = Arc::new(InboxWaker {
+        target: Mutex::new(Target::Thread(thread::current())),
+    });
+    let waker = Waker::from(inbox_waker.clone());
+    loop {
+        let first = if ev.is_alive() {
+            None
+        } else {
+            let mut cx = Context::from_waker(&waker);
+            loop {
+                match requests.poll_next_unpin(&mut cx) {
+                    Poll::Ready(Some(request)) => break Some(request),
+                    Poll::Ready(None) => return,
+                    Poll::Pending => thread::park(),
+                }
+            }
+        };
+        let serve = serve_until_quiet(first, &mut requests, &in_flight, &inbox_waker);
+        if !ev.block_on(serve) {
+            return;
+        }
     }
+}
+
+/// Where a request's wake goes: to the parked worker thread, or to the worker loop's main
+/// future. One waker for the inbox, switched by the worker, so that a wake never lands on a
+/// loop that has stopped listening (it would make the loop look busy and cost a loop round).
+struct InboxWaker {
+    /// Switched to `Loop` when `serve_until_quiet` waits, back to `Thread` before it returns.
+    target: Mutex<Target>,
+}
+
+/// See [`InboxWaker`].
+enum Target {
+    /// The worker thread, parked or about to park.
+    Thread(Thread),
+    /// The worker loop's main future.
+    Loop(Waker),
+}
+
+impl InboxWaker {
+    fn set(&self, target: Target) {
+        *self.target.lock().unwrap_or_else(|e| e.into_inner()) = target;
+    }
+}
+
+impl Wake for InboxWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        match &*self.target.lock().unwrap_or_else(|e| e.into_inner()) {
+            Target::Thread(t) => t.unpark(),
+            Target::Loop(w) => w.wake_by_ref(),
+        }
+    }
+}
+
+/// Calls started on the worker's loop and not yet settled.
+#[derive(Default)]
+struct InFlight {
+    /// Number of call tasks alive (each holds one [`CallGuard`]).
+    count: Cell<usize>,
+    /// `serve_until_quiet`, waiting for `count` to drop to zero.
+    quiet: Cell<Option<Waker>>,
+}
+
+/// Counts one call in [`InFlight`] until dropped (finished or cancelled).
+struct CallGuard(Rc<InFlight>);
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        let n = self.0.count.get() - 1;
+        self.0.count.set(n);
+        if n == 0 {
+            if let Some(w) = self.0.quiet.take() {
+                w.wake();
+            }
+        }
+    }
+}
+
+/// The worker loop's main future: spawns `first` and every request that arrives, until at least
+/// one call was served and none is in flight (`true`), or the inbox closes (`false`).
+async fn serve_until_quiet(
+    first: Option<Request>,
+    requests: &mut mpsc::UnboundedReceiver<Request>,
+    in_flight: &Rc<InFlight>,
+    inbox_waker: &Arc<InboxWaker>,
+) -> bool {
+    let start = |request: Request| {
+        in_flight.count.set(in_flight.count.get() + 1);
+        let guard = CallGuard(in_flight.clone());
+        let call = request();
+        crate::spawn(async move {
+            let _guard = guard;
+            call.await;
+        })
+        .detach();
+    };
+    let mut served = first.is_some();
+    if let Some(request) = first {
+        start(request);
+    }
+    let waker = Waker::from(inbox_waker.clone());
+    let mut listening = false;
+    poll_fn(|cx| {
+        if !listening {
+            inbox_waker.set(Target::Loop(cx.waker().clone()));
+            listening = true;
+        }
+        let mut inbox_cx = Context::from_waker(&waker);
+        loop {
+            match requests.poll_next_unpin(&mut inbox_cx) {
+                Poll::Ready(Some(request)) => {
+                    start(request);
+                    served = true;
+                }
+                Poll::Ready(None) => return Poll::Ready(false),
+                Poll::Pending => break,
+            }
+        }
+        if served && in_flight.count.get() == 0 {
+            // From here on, a request wakes the thread, which looks at the inbox next.
+            inbox_waker.set(Target::Thread(thread::current()));
+            return Poll::Ready(true);
+        }
+        in_flight.quiet.set(Some(cx.waker().clone()));
+        Poll::Pending
+    })
+    .await
 }
 
 /// Why a [`Bridge::call`] produced no output.

@@ -70,7 +70,10 @@ impl ClusterBuilder {
     /// # Panics
     /// If `n` is zero.
     pub fn loops(&mut self, n: usize) -> &mut Self {
-        assert!(n > 0, "executor::ClusterBuilder::loops: a cluster needs at least one loop");
+        assert!(
+            n > 0,
+            "executor::ClusterBuilder::loops: a cluster needs at least one loop"
+        );
         self.loops = Some(n);
         self
     }
@@ -101,7 +104,9 @@ impl ClusterBuilder {
         };
         for i in 0..n {
             // On error, `cluster` drops here, cancelling and joining the loops already started.
-            cluster.members.push(Member::start(i, &self.loop_builder, abort.clone())?);
+            cluster
+                .members
+                .push(Member::start(i, &self.loop_builder, abort.clone())?);
         }
         Ok(cluster)
     }
@@ -335,7 +340,9 @@ impl Cluster {
                 panicked.get_or_insert(payload);
                 LoopStats::default()
             });
-            report.tasks_run.push(counters.tasks_run.load(Ordering::Acquire));
+            report
+                .tasks_run
+                .push(counters.tasks_run.load(Ordering::Acquire));
             report.loop_stats.push(stats);
         }
         if let Some(payload) = panicked {

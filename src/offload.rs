@@ -91,7 +91,10 @@ impl<T> Future for Offload<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        assert!(!this.done, "Offload polled after it returned the job's result");
+        assert!(
+            !this.done,
+            "Offload polled after it returned the job's result"
+        );
         let out = std::task::ready!(Pin::new(&mut this.rx).poll(cx));
         this.done = true;
         Poll::Ready(out.unwrap_or_else(|_| Err(OffloadError::cancelled())))

@@ -117,7 +117,9 @@ impl Sleep {
     /// Moves the deadline (also after the sleep completed, making it pending again).
     pub fn reset(&mut self, deadline: Instant) {
         self.timer.fired.set(0);
-        with_owner(&self.timer, |inner| inner.timers.start_at(&self.timer, deadline));
+        with_owner(&self.timer, |inner| {
+            inner.timers.start_at(&self.timer, deadline)
+        });
     }
 }
 
@@ -310,4 +312,3 @@ impl<F: Future> Future for Timeout<F> {
         }
     }
 }
-

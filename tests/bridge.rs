@@ -37,7 +37,10 @@ fn calls_return_results_and_reuse_one_worker() {
             assert_eq!(out, i * 3);
             workers.push(worker);
         }
-        assert!(workers.iter().all(|w| *w == workers[0]), "the worker changed");
+        assert!(
+            workers.iter().all(|w| *w == workers[0]),
+            "the worker changed"
+        );
         assert_ne!(workers[0], me);
         assert!(!bridge.is_worker_thread());
     });
@@ -84,7 +87,10 @@ fn a_panic_comes_back_and_the_bridge_stays_usable() {
             .call(|| -> std::future::Ready<u8> { panic!("no future for you") })
             .unwrap_err();
         assert_eq!(err.panic_message(), Some("no future for you"));
-        assert_eq!(bridge.call(|| async { "still here" }).unwrap(), "still here");
+        assert_eq!(
+            bridge.call(|| async { "still here" }).unwrap(),
+            "still here"
+        );
     });
 }
 
@@ -164,6 +170,34 @@ fn work_left_behind_by_a_call_keeps_running_between_calls() {
     });
 }
 
+#[test]
+fn calls_are_served_while_left_behind_work_keeps_the_worker_loop_busy() {
+    within(LIMIT, || {
+        let bridge = Bridge::new().unwrap();
+        thread_local! {
+            static TICKS: Cell<u32> = const { Cell::new(0) };
+        }
+        // A referenced interval keeps the worker's loop alive: requests now reach it through
+        // the loop's poll phase instead of a parked thread.
+        bridge
+            .call(|| async {
+                executor::set_interval(Duration::from_millis(2), || {
+                    TICKS.with(|t| t.set(t.get() + 1));
+                });
+            })
+            .unwrap();
+        for i in 0..200u32 {
+            assert_eq!(bridge.call(move || async move { i }).unwrap(), i);
+        }
+        thread::sleep(Duration::from_millis(50));
+        let ticks = bridge.call(|| async { TICKS.with(Cell::get) }).unwrap();
+        assert!(
+            ticks >= 5,
+            "the interval barely ran between calls: {ticks} ticks"
+        );
+    });
+}
+
 /// Sets its flag when dropped, after a pause: only a drop that *waits* for it sees the flag.
 struct SlowDropFlag(Arc<AtomicBool>);
 
@@ -195,7 +229,10 @@ fn dropping_the_bridge_joins_its_worker_even_with_work_pending() {
             .unwrap();
         assert!(!exited.load(Ordering::SeqCst));
         drop(bridge);
-        assert!(exited.load(Ordering::SeqCst), "the worker outlived the bridge");
+        assert!(
+            exited.load(Ordering::SeqCst),
+            "the worker outlived the bridge"
+        );
     });
 }
 
@@ -213,6 +250,10 @@ fn the_child_process_path_gives_the_same_answer() {
             .output()
             .unwrap();
         assert_eq!(bad.status.code(), Some(2));
-        assert!(String::from_utf8(bad.stderr).unwrap().contains("unsigned integer"));
+        assert!(
+            String::from_utf8(bad.stderr)
+                .unwrap()
+                .contains("unsigned integer")
+        );
     });
 }

@@ -75,7 +75,10 @@ fn place_around_a_slow_job(placement: Placement, quick: usize) -> (usize, Vec<us
 fn least_loaded_avoids_the_busy_loop() {
     within(LIMIT, || {
         let (slow, quick) = place_around_a_slow_job(Placement::LeastLoaded, 4);
-        assert!(quick.iter().all(|&i| i != slow), "{quick:?} vs busy loop {slow}");
+        assert!(
+            quick.iter().all(|&i| i != slow),
+            "{quick:?} vs busy loop {slow}"
+        );
     });
 }
 
@@ -157,7 +160,10 @@ fn join_waits_for_every_loop_to_go_idle() {
             });
         }));
         let report = cluster.join();
-        assert!(fired.load(Ordering::SeqCst), "join returned before the timer fired");
+        assert!(
+            fired.load(Ordering::SeqCst),
+            "join returned before the timer fired"
+        );
         assert_eq!(report.tasks_run.iter().sum::<u64>(), 1);
     });
 }

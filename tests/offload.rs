@@ -60,7 +60,10 @@ fn the_pool_is_persistent_and_bounded() {
         let threads: HashSet<_> = ids.into_iter().map(Result::unwrap).collect();
         assert!(threads.len() <= 2, "12 jobs used {} threads", threads.len());
         assert!(peak.load(Ordering::SeqCst) <= 2);
-        assert!(!threads.contains(&thread::current().id()), "ran on the loop thread");
+        assert!(
+            !threads.contains(&thread::current().id()),
+            "ran on the loop thread"
+        );
     });
 }
 
@@ -141,7 +144,10 @@ fn an_unawaited_job_keeps_run_alive_until_it_finishes() {
                 d.store(true, Ordering::SeqCst);
             }));
         });
-        assert!(done.load(Ordering::SeqCst), "run() returned before the job finished");
+        assert!(
+            done.load(Ordering::SeqCst),
+            "run() returned before the job finished"
+        );
         assert!(started.elapsed() >= Duration::from_millis(100));
         assert!(!ev.is_alive());
         drop(stash);
@@ -164,7 +170,10 @@ fn a_job_whose_future_was_dropped_while_running_still_keeps_the_loop_alive() {
             started_rx.recv().unwrap();
             drop(running);
         });
-        assert!(done.load(Ordering::SeqCst), "run() returned while the job ran");
+        assert!(
+            done.load(Ordering::SeqCst),
+            "run() returned while the job ran"
+        );
     });
 }
 
@@ -271,5 +280,8 @@ fn jobs_still_queued_when_the_loop_drops_are_cancelled_not_run() {
 fn offload_outside_a_loop_panics_with_a_clear_message() {
     let err = std::panic::catch_unwind(|| offload(|| 1)).unwrap_err();
     let msg = err.downcast_ref::<String>().unwrap();
-    assert!(msg.contains("executor::offload needs a running event loop"), "{msg}");
+    assert!(
+        msg.contains("executor::offload needs a running event loop"),
+        "{msg}"
+    );
 }

@@ -19,7 +19,10 @@ fn main() -> ExitCode {
         (Some(a), None) => match a.parse::<u64>() {
             Ok(x) if x < u64::MAX => x,
             _ => {
-                eprintln!("bridge_call: X must be an unsigned integer below {}, got {a:?}", u64::MAX);
+                eprintln!(
+                    "bridge_call: X must be an unsigned integer below {}, got {a:?}",
+                    u64::MAX
+                );
                 return ExitCode::from(2);
             }
         },
