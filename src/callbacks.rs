@@ -296,10 +296,7 @@ mod tests {
     fn clamp_follows_node() {
         assert_eq!(clamp("t", Duration::ZERO), TIMEOUT_MIN);
         assert_eq!(clamp("t", Duration::from_micros(500)), TIMEOUT_MIN);
-        assert_eq!(
-            clamp("t", Duration::from_micros(1500)),
-            Duration::from_micros(1500)
-        );
+        assert_eq!(clamp("t", Duration::from_micros(1500)), Duration::from_micros(1500));
     }
 
     #[test]

@@ -469,10 +469,7 @@ impl Builder {
     /// # Panics
     /// If `n` is zero.
     pub fn offload_threads(&mut self, n: usize) -> &mut Self {
-        assert!(
-            n > 0,
-            "executor::Builder::offload_threads: the pool needs at least one thread"
-        );
+        assert!(n > 0, "executor::Builder::offload_threads: the pool needs at least one thread");
         self.offload_threads = Some(n);
         self
     }

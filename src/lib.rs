@@ -75,7 +75,9 @@ pub use callbacks::{
     set_immediate, set_interval, set_timeout,
 };
 pub use cluster::{Cluster, ClusterBuilder, ClusterHandle, ClusterReport, Placement};
-pub use event_loop::{Builder, EventLoop, LoopStats, block_on, loop_stats, now, run, spawn};
+pub use event_loop::{
+    Builder, EventLoop, LoopStats, block_on, loop_stats, now, run, spawn,
+};
 pub use offload::{Offload, OffloadError, offload};
 pub use task::{JoinError, JoinHandle};
 pub use time::{Elapsed, Interval, Sleep, Timeout, interval, sleep, sleep_until, timeout};

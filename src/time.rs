@@ -117,9 +117,7 @@ impl Sleep {
     /// Moves the deadline (also after the sleep completed, making it pending again).
     pub fn reset(&mut self, deadline: Instant) {
         self.timer.fired.set(0);
-        with_owner(&self.timer, |inner| {
-            inner.timers.start_at(&self.timer, deadline)
-        });
+        with_owner(&self.timer, |inner| inner.timers.start_at(&self.timer, deadline));
     }
 }
 
@@ -312,3 +310,4 @@ impl<F: Future> Future for Timeout<F> {
         }
     }
 }
+

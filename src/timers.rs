@@ -419,9 +419,7 @@ impl Timers {
                     let period = timer.duration.get();
                     match timer.missed.get() {
                         MissedTickBehavior::Skip => self.start(timer, inner.update_time()),
-                        MissedTickBehavior::Burst => {
-                            self.start_at(timer, deadline(prev_due, period))
-                        }
+                        MissedTickBehavior::Burst => self.start_at(timer, deadline(prev_due, period)),
                         // Re-armed by the consumer when it takes the tick.
                         MissedTickBehavior::Delay => {}
                     }
@@ -434,11 +432,7 @@ impl Timers {
             Action::Callback(cb) => {
                 // Node.js reads the clock before an interval's callback and restarts the
                 // interval from that time.
-                let start = if timer.repeat {
-                    inner.update_time()
-                } else {
-                    now
-                };
+                let start = if timer.repeat { inner.update_time() } else { now };
                 let f = cb.borrow_mut().take();
                 let Some(mut f) = f else { return };
                 f();
@@ -495,10 +489,7 @@ mod tests {
     fn deadline_saturates_instead_of_panicking() {
         let now = Instant::now();
         assert!(deadline(now, Duration::MAX) > now + Duration::from_secs(86_400 * 365));
-        assert_eq!(
-            deadline(now, Duration::from_millis(5)),
-            now + Duration::from_millis(5)
-        );
+        assert_eq!(deadline(now, Duration::from_millis(5)), now + Duration::from_millis(5));
     }
 
     fn cell(t: &Timers, d: u64, now: Instant) -> Rc<TimerCell> {
@@ -525,10 +516,7 @@ mod tests {
         t.set_ref(&a, false);
         assert_eq!(t.ref_count(), 1);
         assert!(t.clear(&b));
-        assert!(
-            !t.clear(&b),
-            "clearing twice reports that nothing was scheduled"
-        );
+        assert!(!t.clear(&b), "clearing twice reports that nothing was scheduled");
         assert_eq!(t.ref_count(), 0);
         t.start(&b, now);
         assert!(!b.is_scheduled(), "a cleared timer cannot be re-armed");
@@ -552,11 +540,7 @@ mod tests {
         let list = &l.lists[l.by_key[&ListKey::Duration(Duration::from_millis(7))]];
         assert_eq!(list.tombstones, 0);
         let uids: Vec<u64> = list.entries.iter().map(|(c, _)| c.uid).collect();
-        let mut expected: Vec<u64> = timers
-            .iter()
-            .map(|x| x.uid)
-            .filter(|u| u % 3 == 0)
-            .collect();
+        let mut expected: Vec<u64> = timers.iter().map(|x| x.uid).filter(|u| u % 3 == 0).collect();
         expected.push(extra.uid);
         assert_eq!(uids, expected);
     }
