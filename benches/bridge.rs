@@ -67,7 +67,9 @@ fn bridge_concurrent(c: &mut Criterion) {
             &callers,
             |b, &callers| {
                 b.iter_custom(|iters| {
-                    let per_caller = iters.div_ceil(callers);
+                    // At least 2,000 calls per sample, so starting and joining the callers
+                    // does not swamp the tiny samples criterion asks for while warming up.
+                    let per_caller = iters.max(2000).div_ceil(callers);
                     let start = Arc::new(Barrier::new(callers as usize + 1));
                     let threads: Vec<_> = (0..callers)
                         .map(|_| {
@@ -85,7 +87,7 @@ fn bridge_concurrent(c: &mut Criterion) {
                     for th in threads {
                         th.join().unwrap();
                     }
-                    // Time per call: the total work was `per_caller * callers` calls.
+                    // Scaled back to `iters` calls (the sample made `per_caller * callers`).
                     t.elapsed()
                         .mul_f64(iters as f64 / (per_caller * callers) as f64)
                 })
