@@ -217,7 +217,11 @@ impl Inner {
     }
 
     /// Adds (`+1`) or removes (`-1`) a referenced handle that is not a timer, immediate or task.
-    #[allow(dead_code)] // for the I/O sources and offloaded jobs that sit beside the core
+    #[allow(
+        dead_code,
+        reason = "for loop-thread handles (I/O watchers); offloaded jobs are released by worker \
+                  threads, so they count in `Remote::external_refs` instead"
+    )]
     pub(crate) fn add_keep_alive(&self, delta: isize) {
         let n = self.keep_alive.get() as isize + delta;
         debug_assert!(n >= 0, "keep-alive count went negative");

@@ -52,14 +52,17 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+mod bridge;
 mod callbacks;
 pub mod chunk;
+mod cluster;
 mod context;
 mod event_loop;
 mod immediates;
 mod microtasks;
 pub mod observe;
 mod offload;
+mod park;
 pub mod prime;
 pub mod probe;
 mod reactor;
@@ -71,11 +74,14 @@ mod timers;
 mod waker;
 mod yield_now;
 
+pub use bridge::{Bridge, BridgeError};
 pub use callbacks::{
     ImmediateHandle, TIMEOUT_MAX, TIMEOUT_MIN, TimerHandle, next_tick, queue_microtask,
     set_immediate, set_interval, set_timeout,
 };
+pub use cluster::{Cluster, ClusterBuilder, ClusterHandle, ClusterReport, Placement};
 pub use event_loop::{Builder, EventLoop, LoopStats, block_on, loop_stats, now, run, spawn};
+pub use offload::{Offload, OffloadError, offload};
 pub use task::{JoinError, JoinHandle};
 pub use time::{Elapsed, Interval, Sleep, Timeout, interval, sleep, sleep_until, timeout};
 pub use timers::MissedTickBehavior;

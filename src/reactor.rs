@@ -25,7 +25,7 @@ pub(crate) struct OsPoller {
 
 #[cfg(not(miri))]
 impl OsPoller {
-    fn new() -> io::Result<Self> {
+    pub(crate) fn new() -> io::Result<Self> {
         Ok(OsPoller {
             poller: polling::Poller::new()?,
             events: std::sync::Mutex::new(polling::Events::new()),
@@ -55,7 +55,7 @@ pub(crate) struct OsPoller {
 
 #[cfg(miri)]
 impl OsPoller {
-    fn new() -> io::Result<Self> {
+    pub(crate) fn new() -> io::Result<Self> {
         Ok(OsPoller {
             notified: std::sync::Mutex::new(false),
             cv: std::sync::Condvar::new(),
