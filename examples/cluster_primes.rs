@@ -11,24 +11,6 @@ use std::time::{Duration, Instant};
 
 use executor::{Cluster, Placement};
 
-/// The `n`th prime (1-based), by trial division by the primes found so far (the seed's
-/// `findNthPrime`). Deliberately synchronous: it blocks whichever loop runs it.
-fn nth_prime(n: usize) -> u64 {
-    let mut primes: Vec<u64> = vec![2, 3];
-    let mut candidate = 5;
-    while primes.len() < n {
-        let is_prime = primes[1..]
-            .iter()
-            .take_while(|&&p| p * p <= candidate)
-            .all(|&p| candidate % p != 0);
-        if is_prime {
-            primes.push(candidate);
-        }
-        candidate += 2;
-    }
-    primes[n - 1]
-}
-
 const USAGE: &str = "usage: cluster_primes [--jobs K] [--loops N] [--nth M] [--least-loaded]
   --jobs K        independent searches per run (default 8)
   --loops N       run on 1..=N loops (default 4)
@@ -85,7 +67,7 @@ fn run(args: &Args, loops: usize) -> std::io::Result<(Duration, Vec<u64>, Vec<u6
     let nth = args.nth;
     let start = Instant::now();
     let handles: Vec<_> = (0..args.jobs)
-        .map(|_| cluster.spawn(move || async move { nth_prime(nth) }))
+        .map(|_| cluster.spawn(move || async move { executor::prime::find_nth_prime(nth as u32) }))
         .collect();
     let answers = handles
         .into_iter()

@@ -46,12 +46,6 @@ use crate::waker::{Header, Remote, TaskRef, header_of, new_waker};
 /// Slab key reserved for the `block_on` future (never a real slab key).
 const MAIN_KEY: usize = usize::MAX;
 
-/// The `block_on` future, as a queue entry.
-const MAIN_TASK: TaskRef = TaskRef {
-    key: MAIN_KEY,
-    id: 0,
-};
-
 /// Source of loop ids (unique per process).
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -121,6 +115,9 @@ pub(crate) struct Inner {
     main_waker: RefCell<Option<Waker>>,
     /// Whether the `block_on` future is being polled (for `yield_now`'s fast path).
     polling_main: Cell<bool>,
+    /// The `block_on` future as a queue entry: `MAIN_KEY` and an id unique to this `block_on`
+    /// call (so a waker kept from an earlier call cannot poll a later call's future).
+    main_task: Cell<TaskRef>,
     /// Cross-thread wakes.
     pub(crate) remote: Arc<Remote>,
     /// Reused buffer for draining `remote`.
@@ -171,6 +168,10 @@ impl Inner {
             main_pending: Cell::new(false),
             main_waker: RefCell::new(None),
             polling_main: Cell::new(false),
+            main_task: Cell::new(TaskRef {
+                key: MAIN_KEY,
+                id: 0,
+            }),
             remote,
             remote_buf: RefCell::new(Vec::new()),
             reactor,
@@ -442,7 +443,10 @@ impl Inner {
     /// Polls a task if it still exists.
     fn poll_task(&self, t: TaskRef) {
         if t.key == MAIN_KEY {
-            return self.poll_main();
+            if t == self.main_task.get() {
+                self.poll_main();
+            }
+            return;
         }
         let (task, location) = match self.tasks.borrow().get(t.key) {
             Some(slot) if slot.id == t.id => (slot.task.clone(), slot.location),
@@ -490,7 +494,7 @@ impl Inner {
                 .as_ref()
                 .is_some_and(|w| w.will_wake(waker))
         {
-            self.immediates.push_job(Job::Task(MAIN_TASK));
+            self.immediates.push_job(Job::Task(self.main_task.get()));
             return target;
         }
         if let Some(task) = &*self.polling.borrow() {
@@ -727,8 +731,12 @@ impl EventLoop {
             }
         }
         let _guard = MainGuard(inner);
+        let id = inner.next_task_id.get() + 1;
+        inner.next_task_id.set(id);
+        let main_task = TaskRef { key: MAIN_KEY, id };
+        inner.main_task.set(main_task);
         let header = Arc::new(Header {
-            task: MAIN_TASK,
+            task: main_task,
             loop_id: inner.id,
             scheduled: AtomicBool::new(true),
         });

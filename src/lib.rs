@@ -44,6 +44,10 @@
 //! | `queueMicrotask(cb)` | [`queue_microtask`] |
 //! | `await new Promise(r => setImmediate(r))` | [`yield_now`]`().await` |
 //! | `await setTimeout(ms)` (timers/promises) | [`sleep`]`(Duration).await` |
+//! | a `worker_threads` job / libuv `uv_queue_work` | [`offload`]`(closure).await` |
+//! | a Worker + `Atomics.wait` to call async code synchronously | [`Bridge::call`] |
+//! | `cluster` (more processes, more loops) | [`Cluster`] |
+//! | `perf_hooks`-style tools | [`observe`], [`probe`] |
 
 #![warn(
     missing_docs,

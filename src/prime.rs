@@ -115,7 +115,7 @@ pub async fn find_nth_prime_chunked(nth: u32, chunker: &mut Chunker) -> u64 {
 }
 
 /// The `nth` prime with `strategy`: on the loop in chunks, or for [`Strategy::Sync`] in one
-/// blocking piece, or for [`Strategy::Offload`] on the loop's worker pool.
+/// blocking piece, or for [`Strategy::Offload`] on the loop's worker pool ([`crate::offload`]).
 pub async fn find_nth_prime_with(nth: u32, strategy: Strategy) -> u64 {
     let mut chunker = Chunker::new(strategy);
     find_nth_prime_observed(nth, &mut chunker).await
@@ -130,13 +130,12 @@ pub async fn find_nth_prime_observed(nth: u32, chunker: &mut Chunker) -> u64 {
     }
 }
 
-/// The synchronous search on another thread, resolved on the loop when done.
+/// The synchronous search on the loop's worker pool, resolved on the loop when done.
 async fn offload_prime(nth: u32) -> u64 {
-    let (tx, rx) = futures::channel::oneshot::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(find_nth_prime(nth));
-    });
-    rx.await.expect("the prime search thread panicked")
+    match crate::offload(move || find_nth_prime(nth)).await {
+        Ok(p) => p,
+        Err(e) => panic!("the offloaded prime search failed: {e}"),
+    }
 }
 
 #[cfg(test)]

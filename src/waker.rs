@@ -154,7 +154,9 @@ pub(crate) struct Remote {
     closed: AtomicBool,
     /// Interrupts the loop's poll-phase wait.
     poller: Arc<OsPoller>,
-    /// Number of in-flight "keep alive" references from other threads (e.g. offloaded jobs).
+    /// Number of in-flight "keep alive" references from other threads (offloaded jobs).
+    /// Changed only through `offload::LoopRef`, whose drop notifies the poller when the count
+    /// reaches zero (a loop asleep only for that count must wake to see it end).
     pub(crate) external_refs: AtomicUsize,
 }
 
