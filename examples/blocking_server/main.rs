@@ -33,20 +33,21 @@ fn parse_args() -> Result<Option<(u16, Config)>, String> {
         match a.as_str() {
             "--port" => {
                 let v = value()?;
-                port = v.parse().map_err(|_| format!("--port: `{v}` is not a port number"))?;
+                port = v
+                    .parse()
+                    .map_err(|_| format!("--port: `{v}` is not a port number"))?;
             }
             "--mode" => {
                 let v = value()?;
-                config.mode = Mode::parse(&v)
-                    .ok_or(format!("--mode: expected sync, chunked or offload, got `{v}`"))?;
+                config.mode = Mode::parse(&v).ok_or(format!(
+                    "--mode: expected sync, chunked or offload, got `{v}`"
+                ))?;
             }
             "--max-requests" => {
                 let v = value()?;
-                let n: u64 = v
-                    .parse()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or(format!("--max-requests: `{v}` is not a positive whole number"))?;
+                let n: u64 = v.parse().ok().filter(|&n| n > 0).ok_or(format!(
+                    "--max-requests: `{v}` is not a positive whole number"
+                ))?;
                 config.max_requests = Some(n);
             }
             "--help" | "-h" => return Ok(None),

@@ -117,7 +117,11 @@ impl Shared {
 /// Serves connections from `listener`, each in its own task, until `shutdown` resolves or
 /// `max_requests` responses have been sent. Returns the number of responses sent. Connections
 /// still open then are dropped with their tasks when the loop is dropped.
-pub async fn serve(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) -> u64 {
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> u64 {
     let (done_tx, done_rx) = oneshot::channel();
     let shared = Rc::new(Shared {
         config,
@@ -231,7 +235,11 @@ async fn connection(mut conn: TcpStream, shared: Rc<Shared>) {
     let mut buf = Vec::with_capacity(1024);
     loop {
         let (response, head_only, keep_alive) = match read_request(&mut conn, &mut buf).await {
-            Ok(req) => (route(&req, shared.config.mode).await, req.head_only, req.keep_alive),
+            Ok(req) => (
+                route(&req, shared.config.mode).await,
+                req.head_only,
+                req.keep_alive,
+            ),
             Err(ReadError::Gone) => return,
             Err(ReadError::Reply(r)) => (r, false, false),
         };
@@ -334,7 +342,10 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Request, usize, u64)>, ReadError> {
                 return Err(reply(413, format!("request body over {MAX_BODY} bytes")));
             }
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            return Err(reply(501, "request bodies with Transfer-Encoding are not supported"));
+            return Err(reply(
+                501,
+                "request bodies with Transfer-Encoding are not supported",
+            ));
         }
     }
     let target = req.path.unwrap_or("/").to_string();
@@ -381,7 +392,10 @@ async fn route(req: &Request, mode: Mode) -> Response {
             Ok(nth) => Response::ok(format!("{}\n", mode.nth_prime(nth).await)),
             Err(reason) => Response::error(400, reason),
         },
-        _ => Response::error(404, format!("no route for {path} (try /home or /primes?nth=N)")),
+        _ => Response::error(
+            404,
+            format!("no route for {path} (try /home or /primes?nth=N)"),
+        ),
     }
 }
 
