@@ -29,7 +29,11 @@ fn main() {
         .ok()
         .map(|v| {
             v.split(',')
-                .map(|s| s.trim().parse().expect("SERVER_BENCH_NTH: comma-separated numbers"))
+                .map(|s| {
+                    s.trim()
+                        .parse()
+                        .expect("SERVER_BENCH_NTH: comma-separated numbers")
+                })
                 .collect()
         })
         .unwrap_or_else(|| vec![200_000, 1_000_000]);

@@ -34,6 +34,10 @@ pub const MAX_HEADERS: usize = 32;
 pub const MAX_BODY: u64 = 64 * 1024;
 /// How long a connection may stay silent before the server closes it.
 pub const IDLE: Duration = Duration::from_secs(10);
+/// How long a closing connection waits for the client to close its side (see `linger_close`).
+pub const LINGER: Duration = Duration::from_secs(2);
+/// The most input a closing connection reads and drops.
+pub const MAX_LINGER_BYTES: usize = 256 * 1024;
 /// The chunk target of chunked mode.
 pub const CHUNK_TARGET: Duration = Duration::from_micros(500);
 
@@ -252,10 +256,32 @@ async fn connection(mut conn: TcpStream, shared: Rc<Shared>) {
         }
         shared.count_response();
         if !keep_alive {
-            let _ = conn.close().await;
+            linger_close(conn).await;
             return;
         }
     }
+}
+
+/// Closes a connection the server is done with without destroying its last response: closing a
+/// socket with unread input makes the kernel send a reset, which can reach the client before it
+/// has read the response (after a 431, say, the rest of the oversized head is still unread). So:
+/// end our side, then read and drop what the client still sends, until it closes its side, for
+/// at most [`LINGER`] and [`MAX_LINGER_BYTES`] (Apache's "lingering close").
+async fn linger_close(mut conn: TcpStream) {
+    if conn.close().await.is_err() {
+        return;
+    }
+    let mut chunk = [0u8; 4096];
+    let mut left = MAX_LINGER_BYTES;
+    let _ = timeout(LINGER, async {
+        while left > 0 {
+            match conn.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    })
+    .await;
 }
 
 /// Reads one request head from `conn` (bytes already read are in `buf`; what follows the request
