@@ -217,12 +217,9 @@ impl Inner {
             || self.remote.external_refs.load(Ordering::Acquire) != 0
     }
 
-    /// Adds (`+1`) or removes (`-1`) a referenced handle that is not a timer, immediate or task.
-    #[allow(
-        dead_code,
-        reason = "for loop-thread handles (I/O watchers); offloaded jobs are released by worker \
-                  threads, so they count in `Remote::external_refs` instead"
-    )]
+    /// Adds (`+1`) or removes (`-1`) a referenced handle that is not a timer, immediate or task:
+    /// an I/O source with a waiter (see `reactor.rs`). (Offloaded jobs are released by worker
+    /// threads, so they count in `Remote::external_refs` instead.)
     pub(crate) fn add_keep_alive(&self, delta: isize) {
         let n = self.keep_alive.get() as isize + delta;
         debug_assert!(n >= 0, "keep-alive count went negative");
@@ -270,7 +267,8 @@ impl Inner {
         self.timers.run_due(self, now);
     }
 
-    /// Poll phase: wait (the loop's only sleep), then run wakes from other threads.
+    /// Poll phase: wait (the loop's only sleep), run the I/O callbacks, then the wakes that came
+    /// from other threads.
     fn poll_phase(&self) {
         self.phase.set(Phase::Poll);
         let timeout = self.poll_timeout();
@@ -278,8 +276,39 @@ impl Inner {
             self.bump(|s| s.os_waits += 1);
             self.reactor.wait(timeout);
             self.update_time();
+            self.run_io();
         }
         self.run_remote();
+    }
+
+    /// The poll phase's I/O callbacks: wakes each task waiting on a source the wait reported
+    /// ready, each followed by a drain, so the task runs right here, in the poll phase (work it
+    /// queues with `set_immediate` runs in this iteration's check phase, before any timer).
+    fn run_io(&self) {
+        let mut wakers = std::mem::take(&mut *self.reactor.wake_buf().borrow_mut());
+        let delta = self.reactor.dispatch(&mut wakers);
+        self.add_keep_alive(delta);
+        for (i, w) in wakers.iter().enumerate() {
+            // A panic in a drained callback must not lose the wakes behind it.
+            struct Requeue<'a>(&'a Inner, &'a [Waker]);
+            impl Drop for Requeue<'_> {
+                fn drop(&mut self) {
+                    for w in self.1 {
+                        self.0
+                            .queues
+                            .micro
+                            .borrow_mut()
+                            .push_back(Job::Wake(w.clone()));
+                    }
+                }
+            }
+            let guard = Requeue(self, &wakers[i + 1..]);
+            self.traced(Kind::Wake, 0, None, || w.wake_by_ref());
+            self.drain_queues();
+            std::mem::forget(guard);
+        }
+        wakers.clear();
+        *self.reactor.wake_buf().borrow_mut() = wakers;
     }
 
     /// Check phase.

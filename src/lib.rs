@@ -26,14 +26,16 @@
 //! Each iteration runs, in order (libuv's `uv_run`, as Node.js uses it):
 //! 1. **timers**: every timer already due, list by list as Node.js orders them;
 //! 2. **poll**: the only place the loop sleeps, until the next timer, a wake from another thread
-//!    or I/O; then the wakes that came from other threads;
+//!    or I/O; then the I/O callbacks (tasks waiting on a ready socket), then the wakes that came
+//!    from other threads;
 //! 3. **check**: `set_immediate` callbacks and tasks resuming from [`yield_now`], those queued
 //!    before the phase began.
 //!
 //! After **every** callback and task poll, the nextTick queue drains, then the microtask queue,
 //! until both are empty. A task woken by its waker is polled from the microtask queue, like a
 //! promise continuation. The loop ends when no referenced handle is left: a timer that is not
-//! `unref`'d, a pending immediate, an unfinished task, a pending wake from another thread.
+//! `unref`'d, a pending immediate, an unfinished task, a pending wake from another thread, a
+//! socket a task waits on.
 //!
 //! | Node.js | executor |
 //! |---|---|
@@ -47,6 +49,7 @@
 //! | a `worker_threads` job / libuv `uv_queue_work` | [`offload`]`(closure).await` |
 //! | a Worker + `Atomics.wait` to call async code synchronously | [`Bridge::call`] |
 //! | `cluster` (more processes, more loops) | [`Cluster`] |
+//! | `net.createServer()` / `net.connect()` | [`net::TcpListener`] / [`net::TcpStream`] |
 //! | `perf_hooks`-style tools | [`observe`], [`probe`] |
 
 #![warn(
@@ -64,6 +67,8 @@ mod context;
 mod event_loop;
 mod immediates;
 mod microtasks;
+#[cfg(all(unix, not(miri)))]
+pub mod net;
 pub mod observe;
 mod offload;
 mod park;

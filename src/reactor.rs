@@ -1,21 +1,49 @@
-//! The poll phase's wait: a `polling::Poller` (epoll on Linux).
+//! The poll phase's wait: a `polling::Poller` (epoll on Linux), and the I/O sources registered
+//! with it.
 //!
 //! The poller is the loop's only place to sleep. It is woken by the next timer's due time (the
 //! wait's timeout), by [`Remote::notify`](crate::waker::Remote::notify) when another thread wakes
-//! a task, and (as I/O sources are registered) by readiness.
+//! a task, and by readiness of the I/O sources tasks wait on.
 //!
-//! When the poll phase must not sleep (immediates or yielded tasks are waiting) and no I/O source
-//! is registered, there is nothing the poller could report that the loop does not already see
-//! (remote wakes are counted in an atomic), so the system call is skipped: a loop iteration of a
-//! CPU-bound job that yields costs tens of nanoseconds, not a syscall.
+//! When the poll phase must not sleep (immediates or yielded tasks are waiting) and no source has
+//! a waiter, there is nothing the poller could report that the loop does not already see (remote
+//! wakes are counted in an atomic), so the system call is skipped: a loop iteration of a CPU-bound
+//! job that yields costs tens of nanoseconds, not a syscall. With a waiter (a listening server, a
+//! stream waiting for data), each such iteration makes one `epoll_wait(0)`.
+//!
+//! # I/O sources
+//! Ground rules:
+//! - A source is added to the poller once, with no interest, when its socket is wrapped
+//!   ([`Reactor::register`]), under its key in the slab of sources; it is deleted from the poller
+//!   ([`Reactor::deregister`]) before its descriptor is closed (the `net` types own both and
+//!   drop the registration first).
+//! - The poller is in oneshot mode (polling's default): an event disarms the whole descriptor.
+//!   The kernel's interest is kept equal to the waiters: a reader waker ⇔ readable interest, a
+//!   writer waker ⇔ writable interest. [`Reactor::wait_for`] arms with `modify` when it stores the
+//!   first waker of a direction; [`Reactor::dispatch`] takes the wakers an event satisfied and
+//!   re-arms for those left. No user code runs between the wait and the dispatch, so wherever user
+//!   code can look, the equality holds.
+//! - `modify` makes epoll check readiness again, so a socket that became ready between the failed
+//!   read and the arming still reports an event: no wake is lost.
+//! - One reader and one writer waker per source: a second waiter in the same direction replaces
+//!   the first (as with tokio's `poll_read_ready`).
+//! - **Liveness**: a source with a waiter is a referenced handle. The counts returned by
+//!   `wait_for`, `dispatch` and `deregister` go to `Inner::add_keep_alive`. So a listener waiting
+//!   for connections or a stream waiting for data keeps the loop alive (a listening Node.js
+//!   server, a reading socket), and an idle, open source does not.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
+use std::os::fd::{BorrowedFd, RawFd};
+use std::rc::Rc;
 use std::sync::Arc;
+use std::task::Waker;
 use std::time::Duration;
 
-/// The OS poller: epoll (or kqueue, IOCP) through the `polling` crate.
+use slab::Slab;
+
+/// The OS poller: epoll (or kqueue) through the `polling` crate.
 #[cfg(not(miri))]
 pub(crate) struct OsPoller {
     poller: polling::Poller,
@@ -37,16 +65,43 @@ impl OsPoller {
         self.poller.notify()
     }
 
-    fn wait(&self, timeout: Option<Duration>) {
+    /// Waits, then appends the I/O events reported (notifications are not reported).
+    fn wait(&self, timeout: Option<Duration>, out: &mut Vec<Ready>) {
         let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
         events.clear();
         // EINTR and friends: the loop simply goes round again.
         let _ = self.poller.wait(&mut events, timeout);
+        out.extend(events.iter().map(|e| Ready {
+            key: e.key,
+            readable: e.readable,
+            writable: e.writable,
+        }));
+    }
+
+    /// Adds `fd` with no interest under `key`.
+    ///
+    /// # Safety
+    /// `fd` must be [`delete`](Self::delete)d before it is closed.
+    unsafe fn add(&self, fd: RawFd, key: usize) -> io::Result<()> {
+        // SAFETY: our caller promises to delete `fd` before closing it.
+        unsafe { self.poller.add(fd, polling::Event::none(key)) }
+    }
+
+    /// Sets the interest of a registered `fd` (and re-arms it: oneshot mode).
+    fn modify(&self, fd: BorrowedFd<'_>, key: usize, read: bool, write: bool) -> io::Result<()> {
+        self.poller
+            .modify(fd, polling::Event::new(key, read, write))
+    }
+
+    /// Removes `fd` from the poller.
+    pub(crate) fn delete(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        self.poller.delete(fd)
     }
 }
 
 /// Under Miri (which cannot run epoll's timerfd) the poller is a condition variable: the same
-/// notify-or-timeout contract without I/O, so the loop's unsafe code can still be checked.
+/// notify-or-timeout contract without I/O, so the loop's unsafe code can still be checked. (The
+/// `net` module does not exist under Miri, so no source is ever registered.)
 #[cfg(miri)]
 pub(crate) struct OsPoller {
     notified: std::sync::Mutex<bool>,
@@ -69,7 +124,7 @@ impl OsPoller {
         Ok(())
     }
 
-    fn wait(&self, timeout: Option<Duration>) {
+    fn wait(&self, timeout: Option<Duration>, _out: &mut Vec<Ready>) {
         let mut n = self.notified.lock().unwrap();
         if !*n {
             n = match timeout {
@@ -79,6 +134,23 @@ impl OsPoller {
         }
         *n = false;
     }
+
+    /// No I/O under Miri.
+    ///
+    /// # Safety
+    /// None needed (nothing is registered); kept `unsafe` to match the real poller.
+    unsafe fn add(&self, _fd: RawFd, _key: usize) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    fn modify(&self, _fd: BorrowedFd<'_>, _key: usize, _r: bool, _w: bool) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    /// No I/O under Miri.
+    pub(crate) fn delete(&self, _fd: BorrowedFd<'_>) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
 }
 
 impl fmt::Debug for OsPoller {
@@ -87,18 +159,95 @@ impl fmt::Debug for OsPoller {
     }
 }
 
-/// The poller and what the loop knows about its sources.
+/// A direction of readiness a task can wait for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Readable (data, a connection to accept, end of stream, an error).
+    Read,
+    /// Writable (room in the send buffer, a finished connect, an error).
+    Write,
+}
+
+/// One I/O event reported by a wait.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ready {
+    /// The source's slab key.
+    key: usize,
+    /// Readable (or hung up, or in error).
+    readable: bool,
+    /// Writable (or hung up, or in error).
+    writable: bool,
+}
+
+/// The tasks waiting on one source.
+#[derive(Default)]
+struct Waiters {
+    /// Woken when the source is readable. `Some` ⇔ the kernel has readable interest.
+    reader: Option<Waker>,
+    /// Woken when the source is writable. `Some` ⇔ the kernel has writable interest.
+    writer: Option<Waker>,
+}
+
+impl Waiters {
+    fn any(&self) -> bool {
+        self.reader.is_some() || self.writer.is_some()
+    }
+}
+
+/// A registered I/O source, shared by the reactor's slab and the socket that owns it.
+pub(crate) struct Source {
+    /// The descriptor. Invariant: open for as long as the source is in the slab.
+    fd: RawFd,
+    /// Its key in the slab and in the poller's events.
+    key: usize,
+    /// Who waits for readiness (see the module docs: equal to the kernel's interest). Never
+    /// borrowed while a waker is woken or dropped.
+    waiters: RefCell<Waiters>,
+}
+
+impl Source {
+    /// The descriptor, borrowed.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the descriptor stays open while the source is registered, and a `Source` is
+        // only used by its owner (which closes the descriptor only after deregistering) and by
+        // the reactor while it is in the slab.
+        unsafe { BorrowedFd::borrow_raw(self.fd) }
+    }
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let w = self.waiters.borrow();
+        f.debug_struct("Source")
+            .field("fd", &self.fd)
+            .field("key", &self.key)
+            .field("reader", &w.reader.is_some())
+            .field("writer", &w.writer.is_some())
+            .finish()
+    }
+}
+
+/// The poller and the sources registered with it. Lives in the loop's `Inner`; everything but
+/// the poller is used on the loop's thread only.
 pub(crate) struct Reactor {
-    /// Shared with the loop's `Remote`, which calls `notify` on it.
+    /// Shared with the loop's `Remote`, which calls `notify` on it, and with the sockets, which
+    /// delete themselves from it even after the loop is gone.
     pub(crate) poller: Arc<OsPoller>,
-    /// Number of registered I/O sources (0 until I/O is used).
-    pub(crate) sources: Cell<usize>,
+    /// Registered sources by key. Never borrowed while a waker is woken or dropped.
+    sources: RefCell<Slab<Rc<Source>>>,
+    /// Number of sources with at least one waiter (= armed in the kernel).
+    waiting: Cell<usize>,
+    /// The events of the last wait, until dispatched.
+    ready: RefCell<Vec<Ready>>,
+    /// Reused buffer for the wakers a dispatch takes.
+    wake_buf: RefCell<Vec<Waker>>,
 }
 
 impl fmt::Debug for Reactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reactor")
-            .field("sources", &self.sources.get())
+            .field("sources", &self.sources.borrow().len())
+            .field("waiting", &self.waiting.get())
             .finish()
     }
 }
@@ -107,17 +256,163 @@ impl Reactor {
     pub(crate) fn new() -> io::Result<Self> {
         Ok(Reactor {
             poller: Arc::new(OsPoller::new()?),
-            sources: Cell::new(0),
+            sources: RefCell::new(Slab::new()),
+            waiting: Cell::new(0),
+            ready: RefCell::new(Vec::new()),
+            wake_buf: RefCell::new(Vec::new()),
         })
     }
 
-    /// Whether a zero-timeout poll can be skipped (nothing but notifications could be reported).
+    /// Whether a zero-timeout poll can be skipped: no source is armed, so only notifications
+    /// could be reported, and the remote queue's length already tells those.
+    #[inline]
     pub(crate) fn can_skip_zero_wait(&self) -> bool {
-        self.sources.get() == 0
+        self.waiting.get() == 0
     }
 
-    /// Waits for readiness or a notification, at most `timeout` (`None`: until woken).
+    /// Waits for readiness or a notification, at most `timeout` (`None`: until woken), and keeps
+    /// the events for [`dispatch`](Self::dispatch).
     pub(crate) fn wait(&self, timeout: Option<Duration>) {
-        self.poller.wait(timeout);
+        let mut ready = self.ready.borrow_mut();
+        debug_assert!(
+            ready.is_empty(),
+            "events of the last wait were not dispatched"
+        );
+        self.poller.wait(timeout, &mut ready);
+    }
+
+    /// Registers `fd`, with no interest yet.
+    ///
+    /// # Safety
+    /// `fd` must stay open until the returned source is passed to
+    /// [`deregister`](Self::deregister) (or, if this reactor is gone by then, deleted from
+    /// [`poller`](Self::poller)).
+    pub(crate) unsafe fn register(&self, fd: RawFd) -> io::Result<Rc<Source>> {
+        let mut sources = self.sources.borrow_mut();
+        let entry = sources.vacant_entry();
+        let key = entry.key();
+        // SAFETY: our caller keeps `fd` open until it deregisters (which deletes it).
+        unsafe { self.poller.add(fd, key)? };
+        let source = Rc::new(Source {
+            fd,
+            key,
+            waiters: RefCell::default(),
+        });
+        entry.insert(source.clone());
+        Ok(source)
+    }
+
+    /// Makes `waker` the waiter of `source` for `dir`, arming the kernel's interest if needed.
+    /// Returns the change in the number of sources with a waiter (for the keep-alive count).
+    pub(crate) fn wait_for(
+        &self,
+        source: &Source,
+        dir: Direction,
+        waker: &Waker,
+    ) -> io::Result<isize> {
+        let mut w = source.waiters.borrow_mut();
+        let was_waiting = w.any();
+        let slot = match dir {
+            Direction::Read => &mut w.reader,
+            Direction::Write => &mut w.writer,
+        };
+        if let Some(old) = slot {
+            if old.will_wake(waker) {
+                return Ok(0);
+            }
+            // Already armed in this direction: only the waiter changes.
+            let old = slot.replace(waker.clone());
+            drop(w);
+            drop(old);
+            return Ok(0);
+        }
+        *slot = Some(waker.clone());
+        let (r, wr) = (w.reader.is_some(), w.writer.is_some());
+        if let Err(e) = self.poller.modify(source.fd(), source.key, r, wr) {
+            let mine = match dir {
+                Direction::Read => w.reader.take(),
+                Direction::Write => w.writer.take(),
+            };
+            drop(w);
+            drop(mine);
+            return Err(e);
+        }
+        Ok(self.count_change(was_waiting, true))
+    }
+
+    /// Removes `source` from the poller and the slab and drops its waiters. Returns the change
+    /// in the number of sources with a waiter.
+    pub(crate) fn deregister(&self, source: &Source) -> isize {
+        let removed = {
+            let mut sources = self.sources.borrow_mut();
+            match sources.get(source.key) {
+                Some(s) if std::ptr::eq(&**s, source) => Some(sources.remove(source.key)),
+                _ => None,
+            }
+        };
+        debug_assert!(removed.is_some(), "deregistering an unknown source");
+        // A failure can only mean the descriptor is already gone from the poller.
+        let _ = self.poller.delete(source.fd());
+        let waiters = std::mem::take(&mut *source.waiters.borrow_mut());
+        let delta = self.count_change(waiters.any(), false);
+        drop(waiters);
+        drop(removed);
+        delta
+    }
+
+    /// Takes the wakers that the last wait's events satisfied into `out`, and re-arms each
+    /// source for the waiters left. Returns the change in the number of sources with a waiter.
+    pub(crate) fn dispatch(&self, out: &mut Vec<Waker>) -> isize {
+        let mut ready = std::mem::take(&mut *self.ready.borrow_mut());
+        let mut delta = 0;
+        for ev in ready.drain(..) {
+            let Some(source) = self.sources.borrow().get(ev.key).cloned() else {
+                continue;
+            };
+            let mut w = source.waiters.borrow_mut();
+            let was_waiting = w.any();
+            if ev.readable {
+                out.extend(w.reader.take());
+            }
+            if ev.writable {
+                out.extend(w.writer.take());
+            }
+            // Oneshot: the event disarmed the descriptor; re-arm for the waiters it did not
+            // satisfy. If that fails, wake them too: their next attempt reports the error.
+            if w.any()
+                && self
+                    .poller
+                    .modify(
+                        source.fd(),
+                        source.key,
+                        w.reader.is_some(),
+                        w.writer.is_some(),
+                    )
+                    .is_err()
+            {
+                out.extend(w.reader.take());
+                out.extend(w.writer.take());
+            }
+            let now_waiting = w.any();
+            drop(w);
+            delta += self.count_change(was_waiting, now_waiting);
+        }
+        // Hand the (empty) buffer back so its capacity is reused.
+        *self.ready.borrow_mut() = ready;
+        delta
+    }
+
+    /// The reusable buffer for [`dispatch`](Self::dispatch)'s wakers (give it back empty).
+    pub(crate) fn wake_buf(&self) -> &RefCell<Vec<Waker>> {
+        &self.wake_buf
+    }
+
+    /// Updates `waiting` for a source that went from `was` to `now` and returns the change.
+    fn count_change(&self, was: bool, now: bool) -> isize {
+        let delta = isize::from(now) - isize::from(was);
+        let n = self.waiting.get() as isize + delta;
+        debug_assert!(n >= 0, "waiting-source count went negative");
+        self.waiting.set(n as usize);
+        delta
     }
 }

@@ -1,0 +1,280 @@
+//! [`TcpStream`]: a connection read and written through the poll phase.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::io::{AsyncRead, AsyncWrite};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::registration::Registration;
+use crate::reactor::Direction;
+
+/// A TCP connection; the loop's counterpart of [`std::net::TcpStream`] (Node.js's
+/// `net.Socket`). It implements `futures`' [`AsyncRead`] and [`AsyncWrite`], and so does
+/// `&TcpStream`, so one task can read while another writes.
+///
+/// Dropping it deregisters it from the poller and closes the connection.
+///
+/// ```
+/// use futures::{AsyncReadExt, AsyncWriteExt};
+/// use executor::net::{TcpListener, TcpStream};
+///
+/// executor::block_on(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     let addr = listener.local_addr().unwrap();
+///     executor::spawn(async move {
+///         let (mut conn, _) = listener.accept().await.unwrap();
+///         conn.write_all(b"hi").await.unwrap();
+///     }); // the connection is dropped (closed) after writing
+///     let mut client = TcpStream::connect(addr).await.unwrap();
+///     let mut got = String::new();
+///     client.read_to_string(&mut got).await.unwrap();
+///     assert_eq!(got, "hi");
+/// });
+/// ```
+pub struct TcpStream {
+    /// Dropped first: deregisters before `socket` closes the descriptor.
+    registration: Registration,
+    /// The non-blocking socket.
+    socket: std::net::TcpStream,
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("socket", &self.socket)
+            .field("registration", &self.registration)
+            .finish()
+    }
+}
+
+impl TcpStream {
+    /// Opens a connection to `addr`, trying each address it resolves to in turn, without
+    /// blocking the loop while the handshake runs.
+    ///
+    /// Host names are resolved by the system's (blocking) resolver; pass an IP address to stay
+    /// off it.
+    ///
+    /// # Panics
+    /// If no loop is running on this thread.
+    ///
+    /// ```
+    /// executor::block_on(async {
+    ///     // Nothing listens on port 1 of loopback: the connection is refused.
+    ///     let err = executor::net::TcpStream::connect("127.0.0.1:1").await.unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    /// });
+    /// ```
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let mut last = None;
+        for addr in addr.to_socket_addrs()? {
+            match TcpStream::connect_one(addr).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "could not resolve to any address",
+            )
+        }))
+    }
+
+    /// A non-blocking connect: start it, wait until the socket is writable, then ask it how the
+    /// handshake went.
+    async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        let stream = TcpStream::from_std(socket.into())?;
+        poll_fn(|cx| {
+            stream.registration.poll_io(Direction::Write, cx, || {
+                match stream.socket.take_error()? {
+                    Some(e) => Err(e),
+                    None => match stream.socket.peer_addr() {
+                        Ok(_) => Ok(()),
+                        // Still in progress.
+                        Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                            Err(io::ErrorKind::WouldBlock.into())
+                        }
+                        Err(e) => Err(e),
+                    },
+                }
+            })
+        })
+        .await?;
+        Ok(stream)
+    }
+
+    /// Registers a connected `std` stream with the running loop (and makes it non-blocking).
+    ///
+    /// # Panics
+    /// If no loop is running on this thread.
+    #[track_caller]
+    pub fn from_std(socket: std::net::TcpStream) -> io::Result<TcpStream> {
+        socket.set_nonblocking(true)?;
+        // SAFETY: `socket` is stored beside the registration, declared after it, so it is closed
+        // only after the registration has been dropped.
+        let registration = unsafe { Registration::new(&socket, "net::TcpStream::from_std")? };
+        Ok(TcpStream {
+            registration,
+            socket,
+        })
+    }
+
+    /// This end's address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.peer_addr()
+    }
+
+    /// Sets `TCP_NODELAY` (disables Nagle's algorithm).
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.socket.set_nodelay(nodelay)
+    }
+
+    /// Shuts down the read half, the write half or both (see [`std::net::TcpStream::shutdown`]).
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.socket.shutdown(how)
+    }
+
+    fn poll_read_priv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.registration
+            .poll_io(Direction::Read, cx, || (&self.socket).read(buf))
+    }
+
+    fn poll_read_vectored_priv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.registration
+            .poll_io(Direction::Read, cx, || (&self.socket).read_vectored(bufs))
+    }
+
+    fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.registration
+            .poll_io(Direction::Write, cx, || (&self.socket).write(buf))
+    }
+
+    fn poll_write_vectored_priv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.registration
+            .poll_io(Direction::Write, cx, || (&self.socket).write_vectored(bufs))
+    }
+
+    /// `poll_close`: shuts the write half down (the peer reads end of stream).
+    fn close_write(&self) -> Poll<io::Result<()>> {
+        match self.socket.shutdown(Shutdown::Write) {
+            // Already closed by the peer: nothing left to shut.
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Poll::Ready(Ok(())),
+            r => Poll::Ready(r),
+        }
+    }
+}
+
+impl AsyncRead for TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_read_priv(cx, buf)
+    }
+
+    fn poll_read_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_read_vectored_priv(cx, bufs)
+    }
+}
+
+impl AsyncRead for &TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_read_priv(cx, buf)
+    }
+
+    fn poll_read_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_read_vectored_priv(cx, bufs)
+    }
+}
+
+impl AsyncWrite for TcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_priv(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored_priv(cx, bufs)
+    }
+
+    /// Nothing is buffered in user space: always ready.
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.close_write()
+    }
+}
+
+impl AsyncWrite for &TcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_priv(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored_priv(cx, bufs)
+    }
+
+    /// Nothing is buffered in user space: always ready.
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.close_write()
+    }
+}
