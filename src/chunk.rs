@@ -8,9 +8,19 @@
 //! # Clock reads are amortised
 //! `Slice` must know how long the chunk has run, but reading the clock on every unit would cost
 //! as much as small units themselves. It reads it every `k` units, and after each chunk re-tunes
-//! `k` so that a chunk takes about [`CLOCK_READS_PER_SLICE`] reads. `Adaptive` reads the clock
-//! once per chunk and re-tunes its batch size so that a chunk lasts about its target.
-//! [`Chunker::clock_reads`] counts the reads, so tests can check the amortisation.
+//! `k` from the measured speed so that a slice takes about [`CLOCK_READS_PER_SLICE`] reads.
+//! `Adaptive` reads the clock at the start and end of each chunk only, and re-tunes its batch
+//! size so that a chunk lasts about its target. [`Chunker::clock_reads`] counts the reads, so
+//! tests can check the amortisation.
+//!
+//! # Chunks end when a timer falls due
+//! Under Node.js's interval semantics a tick that runs late pushes every later tick back (the
+//! next one is due a period after the late one ran), so a chunk that overruns a timer's due time
+//! costs ticks for good. `Slice` and `Adaptive` therefore ask the loop, when a chunk starts, when
+//! its next timer is due, and end the chunk then if that comes before the end of the slice:
+//! `Slice` notices at its next clock read, `Adaptive` sizes the batch from the speed it measured
+//! in the previous chunk (aiming a little early: an early yield costs one loop iteration, a late
+//! one costs lateness on every later tick).
 
 use std::cell::Cell;
 use std::fmt;
@@ -19,8 +29,15 @@ use std::time::{Duration, Instant};
 
 use crate::yield_now;
 
-/// About this many clock reads per `Slice` chunk once `k` is tuned.
-pub const CLOCK_READS_PER_SLICE: u64 = 16;
+/// About this many clock reads per `Slice` slice once `k` is tuned (so a timer falling due is
+/// noticed within about 1/32 of the slice).
+pub const CLOCK_READS_PER_SLICE: u64 = 32;
+
+/// `Slice` reads the clock at most once per this many units.
+const MIN_UNITS_PER_READ: u64 = 8;
+
+/// `Adaptive` aims chunk ends at this fraction of the time left before the next timer is due.
+const AIM_EARLY: f64 = 0.97;
 
 /// When a chunked job yields to the loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,8 +114,16 @@ pub struct Chunker {
     strategy: Strategy,
     /// Units done in the current chunk.
     in_chunk: u64,
-    /// Units per chunk (`Batch`, `Adaptive`) or between clock reads (`Slice`); >= 1.
+    /// Units in the current chunk (`Batch`, `Adaptive`) or between clock reads (`Slice`); >= 1.
     batch: u64,
+    /// `Adaptive`: units per chunk of about `target` at the measured speed; >= 1.
+    target_batch: u64,
+    /// `Slice`, `Adaptive`: nanoseconds per unit measured in the last chunk.
+    ns_per_unit: Option<f64>,
+    /// `Slice`, `Adaptive`: when the loop's next timer was due as the chunk started.
+    timer_due: Option<Instant>,
+    /// `Slice`: units left before the next clock read (a countdown: no division per unit).
+    until_read: u64,
     /// When the current chunk started (`Slice`, `Adaptive`).
     chunk_start: Instant,
     /// Clock reads so far.
@@ -144,16 +169,22 @@ impl Chunker {
             }
             _ => 1,
         };
-        Chunker {
+        let mut c = Chunker {
             strategy,
             in_chunk: 0,
             batch,
+            target_batch: batch,
+            ns_per_unit: None,
+            timer_due: None,
+            until_read: batch,
             chunk_start: Instant::now(),
-            clock_reads: Cell::new(1),
+            clock_reads: Cell::new(0),
             chunks: 0,
             units_done: 0,
             observer: None,
-        }
+        };
+        c.begin_chunk();
+        c
     }
 
     /// Reports chunk boundaries to `observer` (the tick probe uses this).
@@ -182,9 +213,40 @@ impl Chunker {
         self.clock_reads.get()
     }
 
-    /// The current batch size (`Batch`, `Adaptive`) or clock-read stride (`Slice`).
+    /// The batch size (`Batch`; for `Adaptive` the tuned size of a full chunk) or the
+    /// clock-read stride (`Slice`).
     pub fn batch(&self) -> u64 {
-        self.batch
+        match self.strategy {
+            Strategy::Adaptive { .. } => self.target_batch,
+            _ => self.batch,
+        }
+    }
+
+    /// Starts a chunk: reads the clock (once) and, for `Slice` and `Adaptive`, looks up when
+    /// the loop's next timer is due.
+    fn begin_chunk(&mut self) {
+        self.chunk_start = self.now();
+        if !matches!(
+            self.strategy,
+            Strategy::Slice(_) | Strategy::Adaptive { .. }
+        ) {
+            return;
+        }
+        self.timer_due =
+            crate::context::try_with_current(|inner| inner.timers.next_expiry()).flatten();
+        // Units until the timer is due, at the speed measured in the last chunk.
+        let to_due = match (self.timer_due, self.ns_per_unit) {
+            (Some(due), Some(rate)) => {
+                let left = due.saturating_duration_since(self.chunk_start).as_nanos() as f64;
+                (left * AIM_EARLY / rate) as u64 + 1
+            }
+            _ => u64::MAX,
+        };
+        match self.strategy {
+            Strategy::Adaptive { .. } => self.batch = self.target_batch.min(to_due),
+            // Read the clock right when the timer should be due, if that comes first.
+            _ => self.until_read = self.batch.min(to_due),
+        }
     }
 
     fn now(&self) -> Instant {
@@ -207,20 +269,38 @@ impl Chunker {
                     return false;
                 }
                 let took = self.now().saturating_duration_since(self.chunk_start);
-                self.batch = retune(self.batch, self.in_chunk, took, target);
+                self.ns_per_unit = Some(took.as_nanos().max(1) as f64 / self.in_chunk as f64);
+                self.target_batch = retune(self.target_batch, self.in_chunk, took, target);
                 true
             }
             Strategy::Slice(slice) => {
-                if self.in_chunk % self.batch != 0 {
+                self.until_read -= 1;
+                if self.until_read != 0 {
                     return false;
                 }
-                let took = self.now().saturating_duration_since(self.chunk_start);
-                if took < slice {
+                self.until_read = self.batch;
+                let now = self.now();
+                let took = now.saturating_duration_since(self.chunk_start);
+                let rate = took.as_nanos().max(1) as f64 / self.in_chunk as f64;
+                if took < slice && self.timer_due.is_none_or(|due| now < due) {
+                    // Not yet: read again after the usual stride, or right when the timer
+                    // should be due if that is sooner (each early read halves the distance).
+                    if let Some(due) = self.timer_due {
+                        let left = due.saturating_duration_since(now).as_nanos() as f64;
+                        let to_due = (left * AIM_EARLY / rate) as u64 + 1;
+                        self.until_read = self.until_read.min(to_due);
+                    }
                     return false;
                 }
-                // Aim for CLOCK_READS_PER_SLICE reads in the next chunk of the same speed.
-                let per_read = (self.in_chunk / CLOCK_READS_PER_SLICE).max(1);
-                self.batch = per_read;
+                self.ns_per_unit = Some(rate);
+                // Aim for CLOCK_READS_PER_SLICE reads per slice at the speed just measured
+                // (from the time taken, so a chunk cut short by a timer tunes it as well).
+                let per_read = u128::from(self.in_chunk) * slice.as_nanos()
+                    / (took.as_nanos().max(1) * u128::from(CLOCK_READS_PER_SLICE));
+                self.batch = u64::try_from(per_read)
+                    .unwrap_or(u64::MAX)
+                    .max(MIN_UNITS_PER_READ);
+                self.until_read = self.batch;
                 true
             }
         }
@@ -248,7 +328,7 @@ impl Chunker {
             self.strategy,
             Strategy::Slice(_) | Strategy::Adaptive { .. }
         ) {
-            self.chunk_start = self.now();
+            self.begin_chunk();
         }
     }
 }

@@ -70,15 +70,16 @@ fn every_strategy_but_sync_lets_ticks_run_during_the_search() {
 
 #[test]
 fn burst_lets_late_ticks_catch_up_between_chunks() {
-    // Chunks of ~3 ms beside a 200 us interval: under skip one tick per gap, under burst the
-    // missed ones run back to back.
+    // Chunks of 20,000 candidate tests (over 1 ms even in release builds) beside a 200 us
+    // interval: under skip one tick per gap, under burst the missed ones run back to back.
+    // (`Batch`, unlike `Slice` and `Adaptive`, does not end its chunks when a timer falls due.)
     let run = |missed| {
         EventLoop::new().block_on(async move {
             let probe = TickProbe::start(ProbeConfig {
                 period: Duration::from_micros(200),
                 missed,
             });
-            let mut chunker = Chunker::new(Strategy::Slice(Duration::from_millis(3)));
+            let mut chunker = Chunker::new(Strategy::Batch(20_000));
             chunker.set_observer(probe.observer());
             find_nth_prime_chunked(150_000, &mut chunker).await;
             probe.finish()
@@ -133,7 +134,7 @@ fn slice_reads_the_clock_only_every_k_steps() {
     // Tuned to about CLOCK_READS_PER_SLICE reads per chunk; allow the first chunks to tune.
     let budget = (chunks + 1) * (executor::chunk::CLOCK_READS_PER_SLICE * 4) + 64;
     assert!(
-        reads <= budget && reads * 20 < units,
+        reads <= budget && reads * 8 <= units,
         "{reads} clock reads for {units} units in {chunks} chunks"
     );
 }
@@ -167,4 +168,33 @@ fn adaptive_tunes_its_batch_towards_the_target() {
     });
     // It starts at 16 units per chunk; 500 us holds thousands of candidate tests.
     assert!(batch > 64, "batch stayed at {batch}");
+}
+
+#[test]
+fn slice_and_adaptive_end_chunks_when_a_timer_falls_due() {
+    // A 300 us interval beside 5 ms slices: the chunks must be cut at the timer's due times,
+    // so chunks are far more numerous than elapsed / 5 ms, and no gap between ticks comes
+    // near a whole slice.
+    for s in [
+        Strategy::Slice(Duration::from_millis(5)),
+        Strategy::Adaptive {
+            target: Duration::from_millis(5),
+        },
+    ] {
+        let r = EventLoop::new().block_on(async move {
+            let probe = TickProbe::start(ProbeConfig::every(Duration::from_micros(300)));
+            let mut chunker = Chunker::new(s);
+            chunker.set_observer(probe.observer());
+            find_nth_prime_chunked(100_000, &mut chunker).await;
+            probe.finish()
+        });
+        let slices = r.elapsed.as_millis() as u64 / 5 + 1;
+        assert!(
+            r.chunks > 3 * slices,
+            "{s}: {} chunks in {:?}: not cut at the timer's due times",
+            r.chunks,
+            r.elapsed
+        );
+        assert!(r.ticks > 0);
+    }
 }
