@@ -112,7 +112,12 @@ pub trait ChunkObserver {
 pub struct Chunker {
     /// The strategy.
     strategy: Strategy,
-    /// Units done in the current chunk.
+    /// Units left before the next decision (yield or not, read the clock or not); >= 1.
+    /// The only thing touched per unit of work: one decrement and one branch.
+    countdown: u64,
+    /// What `countdown` was last set to.
+    stride: u64,
+    /// Units of the current chunk, counted up to the last decision.
     in_chunk: u64,
     /// Units in the current chunk (`Batch`, `Adaptive`) or between clock reads (`Slice`); >= 1.
     batch: u64,
@@ -122,15 +127,13 @@ pub struct Chunker {
     ns_per_unit: Option<f64>,
     /// `Slice`, `Adaptive`: when the loop's next timer was due as the chunk started.
     timer_due: Option<Instant>,
-    /// `Slice`: units left before the next clock read (a countdown: no division per unit).
-    until_read: u64,
     /// When the current chunk started (`Slice`, `Adaptive`).
     chunk_start: Instant,
     /// Clock reads so far.
     clock_reads: Cell<u64>,
     /// Chunks completed (yields) so far.
     chunks: u64,
-    /// Units counted so far.
+    /// Units counted so far, up to the last decision.
     units_done: u64,
     /// Told about chunk boundaries, if attached.
     observer: Option<Rc<dyn ChunkObserver>>,
@@ -142,7 +145,7 @@ impl fmt::Debug for Chunker {
             .field("strategy", &self.strategy)
             .field("batch", &self.batch)
             .field("chunks", &self.chunks)
-            .field("units", &self.units_done)
+            .field("units", &self.units())
             .field("clock_reads", &self.clock_reads.get())
             .finish()
     }
@@ -169,16 +172,23 @@ impl Chunker {
             }
             _ => 1,
         };
+        // A placeholder until a strategy that measures time starts its first chunk: the loop
+        // time when there is a loop (no clock read), else the clock (counted).
+        let (chunk_start, reads) = match crate::context::try_with_current(|inner| inner.now()) {
+            Some(t) => (t, 0),
+            None => (Instant::now(), 1),
+        };
         let mut c = Chunker {
             strategy,
+            countdown: 1,
+            stride: 1,
             in_chunk: 0,
             batch,
             target_batch: batch,
             ns_per_unit: None,
             timer_due: None,
-            until_read: batch,
-            chunk_start: Instant::now(),
-            clock_reads: Cell::new(0),
+            chunk_start,
+            clock_reads: Cell::new(reads),
             chunks: 0,
             units_done: 0,
             observer: None,
@@ -205,10 +215,10 @@ impl Chunker {
 
     /// Number of units of work counted so far.
     pub fn units(&self) -> u64 {
-        self.units_done
+        self.units_done + (self.stride - self.countdown)
     }
 
-    /// Number of clock reads made so far (including the one at creation).
+    /// Number of clock reads made so far.
     pub fn clock_reads(&self) -> u64 {
         self.clock_reads.get()
     }
@@ -225,13 +235,17 @@ impl Chunker {
     /// Starts a chunk: reads the clock (once) and, for `Slice` and `Adaptive`, looks up when
     /// the loop's next timer is due.
     fn begin_chunk(&mut self) {
-        self.chunk_start = self.now();
-        if !matches!(
-            self.strategy,
-            Strategy::Slice(_) | Strategy::Adaptive { .. }
-        ) {
+        let stride = match self.strategy {
+            Strategy::Sync | Strategy::Offload => u64::MAX,
+            Strategy::Every => 1,
+            Strategy::Batch(n) => u64::from(n),
+            Strategy::Slice(_) | Strategy::Adaptive { .. } => 0,
+        };
+        if stride != 0 {
+            self.set_countdown(stride);
             return;
         }
+        self.chunk_start = self.now();
         self.timer_due =
             crate::context::try_with_current(|inner| inner.timers.next_expiry()).flatten();
         // Units until the timer is due, at the speed measured in the last chunk.
@@ -242,11 +256,18 @@ impl Chunker {
             }
             _ => u64::MAX,
         };
-        match self.strategy {
-            Strategy::Adaptive { .. } => self.batch = self.target_batch.min(to_due),
-            // Read the clock right when the timer should be due, if that comes first.
-            _ => self.until_read = self.batch.min(to_due),
+        if let Strategy::Adaptive { .. } = self.strategy {
+            self.batch = self.target_batch;
         }
+        // End the chunk (Adaptive) or read the clock (Slice) right when the timer should be
+        // due, if that comes first.
+        self.set_countdown(self.batch.min(to_due));
+    }
+
+    fn set_countdown(&mut self, units: u64) {
+        let units = units.max(1);
+        self.countdown = units;
+        self.stride = units;
     }
 
     fn now(&self) -> Instant {
@@ -255,41 +276,46 @@ impl Chunker {
     }
 
     /// Counts one unit of work and says whether the current chunk is over (the caller should
-    /// yield now). [`tick`](Self::tick) does both.
+    /// then call [`yield_now`](Self::yield_now)). [`tick`](Self::tick) does both.
     #[inline]
     pub fn should_yield(&mut self) -> bool {
-        self.in_chunk += 1;
-        self.units_done += 1;
+        self.countdown -= 1;
+        if self.countdown != 0 {
+            return false;
+        }
+        self.decide()
+    }
+
+    /// The decision at the end of a countdown.
+    #[inline(never)]
+    fn decide(&mut self) -> bool {
+        self.in_chunk += self.stride;
+        self.units_done += self.stride;
+        // Until `yield_now` starts the next chunk (or if the caller never yields), count the
+        // same stride again.
+        self.countdown = self.stride;
         match self.strategy {
             Strategy::Sync | Strategy::Offload => false,
-            Strategy::Every => true,
-            Strategy::Batch(_) => self.in_chunk >= self.batch,
+            Strategy::Every | Strategy::Batch(_) => true,
             Strategy::Adaptive { target } => {
-                if self.in_chunk < self.batch {
-                    return false;
-                }
                 let took = self.now().saturating_duration_since(self.chunk_start);
                 self.ns_per_unit = Some(took.as_nanos().max(1) as f64 / self.in_chunk as f64);
                 self.target_batch = retune(self.target_batch, self.in_chunk, took, target);
                 true
             }
             Strategy::Slice(slice) => {
-                self.until_read -= 1;
-                if self.until_read != 0 {
-                    return false;
-                }
-                self.until_read = self.batch;
                 let now = self.now();
                 let took = now.saturating_duration_since(self.chunk_start);
                 let rate = took.as_nanos().max(1) as f64 / self.in_chunk as f64;
                 if took < slice && self.timer_due.is_none_or(|due| now < due) {
                     // Not yet: read again after the usual stride, or right when the timer
                     // should be due if that is sooner (each early read halves the distance).
+                    let mut next = self.batch;
                     if let Some(due) = self.timer_due {
                         let left = due.saturating_duration_since(now).as_nanos() as f64;
-                        let to_due = (left * AIM_EARLY / rate) as u64 + 1;
-                        self.until_read = self.until_read.min(to_due);
+                        next = next.min((left * AIM_EARLY / rate) as u64 + 1);
                     }
+                    self.set_countdown(next);
                     return false;
                 }
                 self.ns_per_unit = Some(rate);
@@ -300,7 +326,6 @@ impl Chunker {
                 self.batch = u64::try_from(per_read)
                     .unwrap_or(u64::MAX)
                     .max(MIN_UNITS_PER_READ);
-                self.until_read = self.batch;
                 true
             }
         }
@@ -316,6 +341,7 @@ impl Chunker {
     /// Ends the current chunk and yields to the loop (resuming in the check phase).
     pub async fn yield_now(&mut self) {
         self.chunks += 1;
+        self.units_done += self.stride - self.countdown;
         self.in_chunk = 0;
         if let Some(o) = &self.observer {
             o.chunk_end();
@@ -324,12 +350,7 @@ impl Chunker {
         if let Some(o) = &self.observer {
             o.chunk_start();
         }
-        if matches!(
-            self.strategy,
-            Strategy::Slice(_) | Strategy::Adaptive { .. }
-        ) {
-            self.begin_chunk();
-        }
+        self.begin_chunk();
     }
 }
 
@@ -367,15 +388,7 @@ mod tests {
     #[test]
     fn batch_yields_every_n() {
         let mut c = Chunker::new(Strategy::Batch(3));
-        let pattern: Vec<bool> = (0..7)
-            .map(|_| {
-                let y = c.should_yield();
-                if y {
-                    c.in_chunk = 0;
-                }
-                y
-            })
-            .collect();
+        let pattern: Vec<bool> = (0..7).map(|_| c.should_yield()).collect();
         assert_eq!(pattern, [false, false, true, false, false, true, false]);
     }
 
