@@ -7,7 +7,7 @@
 //! a workload, not the time of a repeatable closure.
 //!
 //! Run: `cargo bench --bench server` (sizes: `SERVER_BENCH_NTH=100000,1000000`).
-//! docs/benchmarks-io.md records a run.
+//! docs/benchmarks.md records a run.
 
 // (`unused_imports`: clippy builds this harness-less bench with `cfg(test)` but without the
 // unit tests at the bottom of `server.rs`, which leaves their `use super::*` unused.)

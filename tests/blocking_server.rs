@@ -3,7 +3,7 @@
 //! and offload modes answer it while the search runs. Also: the server's answers to bad input.
 //!
 //! Only what cannot flake is asserted (orders and halves, not milliseconds); the figures are in
-//! docs/benchmarks-io.md (`cargo bench --bench server`).
+//! docs/benchmarks.md (`cargo bench --bench server`).
 #![cfg(unix)]
 
 #[allow(dead_code)]
