@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
 use executor::EventLoop;
-use executor::chunk::{Chunker, Strategy};
-use executor::prime::{PrimeSearch, find_nth_prime_observed};
-use executor::probe::{ProbeConfig, ProbeReport, TickProbe};
+use executor::chunk::Strategy;
+use executor::prime::PrimeSearch;
+use executor::probe::{ProbeConfig, ProbeReport, probe_prime_search};
 
 const SIZES: [u32; 2] = [20_000, 100_000];
 
@@ -33,15 +33,10 @@ fn strategies() -> Vec<Strategy> {
 }
 
 fn probed(nth: u32, s: Strategy) -> ProbeReport {
-    EventLoop::new().block_on(async move {
-        let probe = TickProbe::start(ProbeConfig::every(Duration::from_millis(1)));
-        let mut chunker = Chunker::new(s);
-        if s != Strategy::Offload {
-            chunker.set_observer(probe.observer());
-        }
-        std::hint::black_box(find_nth_prime_observed(nth, &mut chunker).await);
-        probe.finish()
-    })
+    let config = ProbeConfig::every(Duration::from_millis(1));
+    let (p, report) = EventLoop::new().block_on(probe_prime_search(nth, s, config));
+    std::hint::black_box(p);
+    report
 }
 
 /// tokio's current-thread runtime, `yield_now` after every candidate, a 1 ms interval beside it.

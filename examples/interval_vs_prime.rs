@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use executor::chunk::{Chunker, Strategy};
-use executor::probe::{ProbeConfig, ProbeReport, TickProbe, render_svg};
+use executor::chunk::Strategy;
+use executor::probe::{ProbeConfig, ProbeReport, probe_prime_search, render_svg};
 use executor::{EventLoop, MissedTickBehavior};
 
 const USAGE: &str = "\
@@ -109,15 +109,7 @@ fn parse_args() -> Result<Option<Args>, String> {
 
 /// Runs one search with `strategy` beside the probe's interval, on a fresh loop.
 fn run(nth: u32, strategy: Strategy, config: ProbeConfig) -> (u64, ProbeReport) {
-    EventLoop::new().block_on(async move {
-        let probe = TickProbe::start(config);
-        let mut chunker = Chunker::new(strategy);
-        if strategy != Strategy::Offload {
-            chunker.set_observer(probe.observer());
-        }
-        let p = executor::prime::find_nth_prime_observed(nth, &mut chunker).await;
-        (p, probe.finish())
-    })
+    EventLoop::new().block_on(probe_prime_search(nth, strategy, config))
 }
 
 fn main() -> ExitCode {

@@ -45,7 +45,7 @@ use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt, StreamExt};
 
 use crate::event_loop::{Builder, EventLoop};
-use crate::offload::panic_message;
+use crate::task::panic_message;
 
 /// A call's future, built on the worker; it sends the outcome to the caller itself.
 type CallFuture = Pin<Box<dyn Future<Output = ()>>>;

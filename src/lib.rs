@@ -90,7 +90,7 @@ pub use callbacks::{
 };
 pub use cluster::{Cluster, ClusterBuilder, ClusterHandle, ClusterReport, Placement};
 pub use event_loop::{Builder, EventLoop, LoopStats, block_on, loop_stats, now, run, spawn};
-pub use offload::{Offload, OffloadError, offload};
+pub use offload::{Offload, offload};
 pub use task::{JoinError, JoinHandle};
 pub use time::{Elapsed, Interval, Sleep, Timeout, interval, sleep, sleep_until, timeout};
 pub use timers::MissedTickBehavior;

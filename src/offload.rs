@@ -19,7 +19,6 @@
 //!   it can see it has nothing left to do.
 //! - No user code runs under the pool lock: closures run, and removed jobs drop, outside it.
 
-use std::any::Any;
 use std::cell::{OnceCell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
@@ -35,6 +34,7 @@ use futures::channel::oneshot;
 
 use crate::context;
 use crate::event_loop::Inner;
+use crate::task::JoinError;
 use crate::waker::Remote;
 
 /// Runs `f` on the running loop's pool of worker threads and resolves, on the loop, to what it
@@ -46,7 +46,8 @@ use crate::waker::Remote;
 /// Dropping the returned future before a worker has picked the job up removes it: it never runs.
 /// A job that has started cannot be stopped; its result is then dropped on the worker.
 ///
-/// A panic in `f` resolves the future to an [`OffloadError`] carrying the payload.
+/// A panic in `f` resolves the future to a [`JoinError`] carrying the payload (as a spawned
+/// task's would).
 ///
 /// # Panics
 /// If no loop is running on this thread, or if the pool has no thread and cannot start one.
@@ -77,7 +78,7 @@ where
 #[must_use = "dropping an Offload before its job starts cancels the job; `.await` it"]
 pub struct Offload<T> {
     /// Where the worker sends the result; closed without a value if the job was dropped unrun.
-    rx: oneshot::Receiver<Result<T, OffloadError>>,
+    rx: oneshot::Receiver<Result<T, JoinError>>,
     /// The job's id in the pool's queue (ids are never reused).
     id: u64,
     /// The pool, to remove the job on drop; dead once the loop is gone.
@@ -87,7 +88,7 @@ pub struct Offload<T> {
 }
 
 impl<T> Future for Offload<T> {
-    type Output = Result<T, OffloadError>;
+    type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -97,7 +98,7 @@ impl<T> Future for Offload<T> {
         );
         let out = std::task::ready!(Pin::new(&mut this.rx).poll(cx));
         this.done = true;
-        Poll::Ready(out.unwrap_or_else(|_| Err(OffloadError::cancelled())))
+        Poll::Ready(out.unwrap_or_else(|_| Err(JoinError::cancelled())))
     }
 }
 
@@ -122,78 +123,6 @@ impl<T> fmt::Debug for Offload<T> {
             .finish()
     }
 }
-
-/// Why an offloaded job produced no result.
-pub struct OffloadError {
-    /// The panic payload, or `None` if the job was cancelled.
-    panic: Option<Box<dyn Any + Send + 'static>>,
-}
-
-impl OffloadError {
-    fn panicked(payload: Box<dyn Any + Send + 'static>) -> Self {
-        OffloadError {
-            panic: Some(payload),
-        }
-    }
-
-    fn cancelled() -> Self {
-        OffloadError { panic: None }
-    }
-
-    /// The job never ran: its loop was dropped before a worker picked it up.
-    pub fn is_cancelled(&self) -> bool {
-        self.panic.is_none()
-    }
-
-    /// The job panicked.
-    pub fn is_panic(&self) -> bool {
-        self.panic.is_some()
-    }
-
-    /// The panic payload, to re-raise with `std::panic::resume_unwind`.
-    ///
-    /// # Panics
-    /// If the job was cancelled rather than panicking.
-    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
-        self.panic
-            .expect("OffloadError::into_panic called on a cancelled job")
-    }
-
-    /// The panic message, when the payload is a string (as `panic!("...")` makes it).
-    pub fn panic_message(&self) -> Option<&str> {
-        panic_message(self.panic.as_deref()?)
-    }
-}
-
-/// The message of a panic payload made by `panic!` (a `&str` or a `String`).
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
-    payload
-        .downcast_ref::<&'static str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-}
-
-impl fmt::Debug for OffloadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.panic, self.panic_message()) {
-            (None, _) => f.write_str("OffloadError::Cancelled"),
-            (Some(_), Some(m)) => write!(f, "OffloadError::Panic({m:?})"),
-            (Some(_), None) => f.write_str("OffloadError::Panic(..)"),
-        }
-    }
-}
-
-impl fmt::Display for OffloadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.panic, self.panic_message()) {
-            (None, _) => f.write_str("offloaded job was cancelled before it started"),
-            (Some(_), Some(m)) => write!(f, "offloaded job panicked: {m}"),
-            (Some(_), None) => f.write_str("offloaded job panicked"),
-        }
-    }
-}
-
-impl std::error::Error for OffloadError {}
 
 /// One count in the loop's `Remote::external_refs`: the loop stays alive while it exists.
 struct LoopRef(Arc<Remote>);
@@ -264,7 +193,7 @@ impl PoolSlot {
         });
         let (tx, rx) = oneshot::channel();
         let run = Box::new(move || {
-            let out = panic::catch_unwind(AssertUnwindSafe(f)).map_err(OffloadError::panicked);
+            let out = panic::catch_unwind(AssertUnwindSafe(f)).map_err(JoinError::panicked);
             // The future may be gone (dropped after the job started): the result drops here.
             let _ = tx.send(out);
         });
@@ -278,7 +207,7 @@ impl PoolSlot {
     }
 
     /// Stops and joins the pool's threads, if any were started. Jobs not yet started are
-    /// dropped (their futures resolve to a cancelled [`OffloadError`]); running ones finish.
+    /// dropped (their futures resolve to a cancelled [`JoinError`]); running ones finish.
     pub(crate) fn shutdown(&self) {
         if let Some(pool) = self.pool.get() {
             pool.shutdown();
@@ -453,16 +382,6 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn panic_message_reads_str_and_string_payloads() {
-        let s: Box<dyn Any + Send> = Box::new("static");
-        let owned: Box<dyn Any + Send> = Box::new(String::from("owned"));
-        let other: Box<dyn Any + Send> = Box::new(42);
-        assert_eq!(panic_message(&*s), Some("static"));
-        assert_eq!(panic_message(&*owned), Some("owned"));
-        assert_eq!(panic_message(&*other), None);
-    }
 
     #[test]
     fn a_removed_job_is_gone_and_the_rest_keep_their_order() {

@@ -107,7 +107,7 @@ impl<F: Future> Runnable for TaskCell<F> {
                 true
             }
             Err(payload) => {
-                self.finish(Err(JoinError::panic(payload)));
+                self.finish(Err(JoinError::panicked(payload)));
                 true
             }
         }
@@ -284,7 +284,7 @@ pub struct JoinError {
 }
 
 impl JoinError {
-    fn panic(payload: Box<dyn Any + Send + 'static>) -> Self {
+    pub(crate) fn panicked(payload: Box<dyn Any + Send + 'static>) -> Self {
         JoinError {
             panic: Some(payload),
         }
@@ -294,7 +294,8 @@ impl JoinError {
         JoinError { panic: None }
     }
 
-    /// The task was aborted (or its loop was dropped) before it finished.
+    /// The task was aborted (or its loop was dropped) before it finished; for an
+    /// [`offload`](crate::offload)ed job: its loop was dropped before a worker picked it up.
     pub fn is_cancelled(&self) -> bool {
         self.panic.is_none()
     }
@@ -315,11 +316,16 @@ impl JoinError {
 
     /// The panic message, when the payload is a string (as `panic!("...")` makes it).
     pub fn panic_message(&self) -> Option<&str> {
-        let p = self.panic.as_ref()?;
-        p.downcast_ref::<&'static str>()
-            .copied()
-            .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+        panic_message(self.panic.as_deref()?)
     }
+}
+
+/// The message of a panic payload made by `panic!` (a `&str` or a `String`).
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&'static str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
 }
 
 impl fmt::Debug for JoinError {
@@ -343,3 +349,18 @@ impl fmt::Display for JoinError {
 }
 
 impl std::error::Error for JoinError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_message_reads_str_and_string_payloads() {
+        let s: Box<dyn Any + Send> = Box::new("static");
+        let owned: Box<dyn Any + Send> = Box::new(String::from("owned"));
+        let other: Box<dyn Any + Send> = Box::new(42);
+        assert_eq!(panic_message(&*s), Some("static"));
+        assert_eq!(panic_message(&*owned), Some("owned"));
+        assert_eq!(panic_message(&*other), None);
+    }
+}

@@ -4,7 +4,11 @@
 //!
 //! Only what cannot flake is asserted (orders and halves, not milliseconds); the figures are in
 //! docs/benchmarks.md (`cargo bench --bench server`).
+
 #![cfg(unix)]
+
+mod common;
+use common::bounded;
 
 #[allow(dead_code)]
 #[path = "../examples/blocking_server/server.rs"]
@@ -15,8 +19,7 @@ mod side_by_side;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::{Mutex, mpsc};
-use std::thread;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use server::Mode;
@@ -29,16 +32,6 @@ const NTH: u32 = if cfg!(debug_assertions) {
 } else {
     400_000
 };
-
-/// Runs `f` on a thread and fails the test if it does not finish within `secs`.
-fn bounded<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(secs))
-        .expect("test did not finish in time (hang)")
-}
 
 fn side_by_side(mode: Mode) -> Run {
     // One measurement at a time: two searches on two cores would measure each other.

@@ -1,7 +1,11 @@
 //! Readiness wakes run as I/O callbacks: the woken task is polled in the poll phase, right after
 //! its event, so inside it `set_immediate` runs before `set_timeout(0)`, as inside a Node.js I/O
 //! callback (`fs.readFile(f, () => { setTimeout(a, 0); setImmediate(b) })` prints b, a).
+
 #![cfg(unix)]
+
+mod common;
+use common::bounded;
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -22,16 +26,6 @@ type Log = Rc<RefCell<Vec<String>>>;
 
 fn push(l: &Log, s: &str) {
     l.borrow_mut().push(s.to_string());
-}
-
-/// Runs `f` on a thread and fails the test if it does not finish within `secs`.
-fn bounded<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(secs))
-        .expect("test did not finish in time (hang)")
 }
 
 /// Queues, from inside an I/O callback, a timeout of 0, an immediate, a tick and a microtask.

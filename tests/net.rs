@@ -1,13 +1,16 @@
 //! TCP through the poll phase: concurrent connections, a peer's reset is that stream's error
 //! only, closing deregisters, and a socket with a waiter (only) keeps the loop alive and costs an
 //! `epoll_wait(0)` per busy iteration.
+
 #![cfg(unix)]
+
+mod common;
+use common::bounded;
 
 use std::cell::RefCell;
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
@@ -15,16 +18,6 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 
 use executor::net::{TcpListener, TcpStream};
 use executor::{EventLoop, spawn, timeout, yield_now};
-
-/// Runs `f` on a thread and fails the test if it does not finish within `secs`.
-fn bounded<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(secs))
-        .expect("test did not finish in time (hang)")
-}
 
 /// Echoes until end of stream; returns how the connection ended.
 async fn echo(mut conn: TcpStream) -> std::io::Result<()> {

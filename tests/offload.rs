@@ -79,7 +79,7 @@ fn a_panic_comes_back_as_an_error_and_the_pool_carries_on() {
         });
         assert!(err.is_panic() && !err.is_cancelled());
         assert_eq!(err.panic_message(), Some("job exploded"));
-        assert_eq!(err.to_string(), "offloaded job panicked: job exploded");
+        assert_eq!(err.to_string(), "task panicked: job exploded");
         assert_eq!(after.unwrap(), 5);
     });
 }

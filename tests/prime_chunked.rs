@@ -8,7 +8,7 @@ use std::time::Duration;
 use executor::EventLoop;
 use executor::chunk::{ChunkObserver, Chunker, Strategy};
 use executor::prime::{find_nth_prime, find_nth_prime_chunked, find_nth_prime_with};
-use executor::probe::{ProbeConfig, TickProbe};
+use executor::probe::{ProbeConfig, TickProbe, probe_prime_search};
 
 fn strategies() -> Vec<Strategy> {
     vec![
@@ -47,16 +47,9 @@ fn every_strategy_finds_the_right_prime() {
 #[test]
 fn every_strategy_but_sync_lets_ticks_run_during_the_search() {
     for s in strategies() {
-        let report = EventLoop::new().block_on(async move {
-            let probe = TickProbe::start(ProbeConfig::every(Duration::from_micros(200)));
-            let mut chunker = Chunker::new(s);
-            if s != Strategy::Offload {
-                chunker.set_observer(probe.observer());
-            }
-            let p = executor::prime::find_nth_prime_observed(200_000, &mut chunker).await;
-            assert_eq!(p, 2_750_159);
-            probe.finish()
-        });
+        let config = ProbeConfig::every(Duration::from_micros(200));
+        let (p, report) = EventLoop::new().block_on(probe_prime_search(200_000, s, config));
+        assert_eq!(p, 2_750_159);
         if s == Strategy::Sync {
             assert_eq!(report.ticks, 0, "a blocking search lets no tick run");
             assert_eq!(report.chunks, 1);

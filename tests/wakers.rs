@@ -1,22 +1,14 @@
 //! Wakers are Send + Sync: a wake from another thread reaches a sleeping loop at once, and a
 //! waker that outlives its loop is harmless.
 
-use std::sync::mpsc;
+mod common;
+use common::bounded;
+
 use std::task::{Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use executor::EventLoop;
-
-/// Runs `f` on a thread and fails the test if it does not finish within `secs`.
-fn bounded<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(secs))
-        .expect("test did not finish in time (hang)")
-}
 
 #[test]
 fn wake_from_another_thread_wakes_a_sleeping_loop() {

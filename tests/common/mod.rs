@@ -101,3 +101,8 @@ pub fn within<R: Send + 'static>(limit: Duration, body: impl FnOnce() -> R + Sen
 
 /// The generous bound given to each test body (the machine is small and shared).
 pub const LIMIT: Duration = Duration::from_secs(20);
+
+/// [`within`] with a limit in seconds.
+pub fn bounded<R: Send + 'static>(secs: u64, body: impl FnOnce() -> R + Send + 'static) -> R {
+    within(Duration::from_secs(secs), body)
+}
