@@ -175,7 +175,7 @@ impl TickProbe {
         }
     }
 
-    /// The observer to attach to the job's [`Chunker`](crate::chunk::Chunker).
+    /// The observer to attach to the job's [`Chunker`].
     pub fn observer(&self) -> Rc<dyn ChunkObserver> {
         self.rec.clone()
     }
