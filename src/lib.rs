@@ -58,6 +58,7 @@ mod context;
 mod event_loop;
 mod immediates;
 mod microtasks;
+pub mod monitor;
 pub mod observe;
 mod offload;
 pub mod prime;

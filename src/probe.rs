@@ -400,7 +400,8 @@ pub fn render_svg(title: &str, runs: &[(String, &ProbeReport)]) -> String {
     s
 }
 
-fn esc(s: &str) -> String {
+/// Escapes `s` for SVG/XML text content (not for attribute values: quotes are kept).
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
