@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use executor::chunk::Strategy;
+use executor::monitor::{Trace, TraceRecorder, chrome_trace_json, render_timeline_svg};
 use executor::probe::{ProbeConfig, ProbeReport, probe_prime_search, render_svg};
 use executor::{EventLoop, MissedTickBehavior};
 
@@ -20,6 +21,12 @@ usage: interval_vs_prime [options]
   --json               one JSON object per strategy per line instead of the table
   --svg FILE           also draw the execution profile of every run to FILE (whole runs,
                        and a zoom on the first five interval periods)
+  --trace FILE         also record every callback and task poll of every listed strategy's run
+                       (one trace per run) to FILE: Chrome Trace Event JSON if FILE ends in .json
+                       (one process per strategy; open in ui.perfetto.dev or chrome://tracing),
+                       an SVG timeline if it ends in .svg (one block of phase lanes per strategy);
+                       the recorder's small cost is included in the timings
+  --trace-limit N      spans kept per run, later ones only counted (1..=10000000, default 100000)
   --help               this text";
 
 struct Args {
@@ -29,6 +36,8 @@ struct Args {
     missed: MissedTickBehavior,
     json: bool,
     svg: Option<String>,
+    trace: Option<String>,
+    trace_limit: usize,
 }
 
 fn number(flag: &str, v: Option<String>, lo: u64, hi: u64) -> Result<u64, String> {
@@ -50,7 +59,8 @@ fn parse_args() -> Result<Option<Args>, String> {
         .to_vec();
     let (mut batch, mut slice_us, mut target_us) = (1000, 500, 500);
     let mut missed = MissedTickBehavior::Skip;
-    let (mut json, mut svg) = (false, None);
+    let (mut json, mut svg, mut trace) = (false, None, None);
+    let mut trace_limit = 100_000;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -74,6 +84,14 @@ fn parse_args() -> Result<Option<Args>, String> {
             }
             "--json" => json = true,
             "--svg" => svg = Some(it.next().ok_or("--svg needs a file name")?),
+            "--trace" => {
+                let f = it.next().ok_or("--trace needs a file name")?;
+                if !(f.ends_with(".json") || f.ends_with(".svg")) {
+                    return Err(format!("--trace: `{f}` must end in .json or .svg"));
+                }
+                trace = Some(f);
+            }
+            "--trace-limit" => trace_limit = number(&a, it.next(), 1, 10_000_000)? as usize,
             "--help" | "-h" => return Ok(None),
             other => return Err(format!("unknown option `{other}`")),
         }
@@ -104,12 +122,23 @@ fn parse_args() -> Result<Option<Args>, String> {
         missed,
         json,
         svg,
+        trace,
+        trace_limit,
     }))
 }
 
-/// Runs one search with `strategy` beside the probe's interval, on a fresh loop.
-fn run(nth: u32, strategy: Strategy, config: ProbeConfig) -> (u64, ProbeReport) {
-    EventLoop::new().block_on(probe_prime_search(nth, strategy, config))
+/// Runs one search with `strategy` beside the probe's interval, on a fresh loop, recording its
+/// trace (at most `trace_limit` spans) if asked.
+fn run(
+    nth: u32,
+    strategy: Strategy,
+    config: ProbeConfig,
+    trace_limit: Option<usize>,
+) -> (u64, ProbeReport, Option<Trace>) {
+    let ev = EventLoop::new();
+    let recorder = trace_limit.map(|n| TraceRecorder::with_limit(&ev, n));
+    let (p, report) = ev.block_on(probe_prime_search(nth, strategy, config));
+    (p, report, recorder.map(TraceRecorder::finish))
 }
 
 fn main() -> ExitCode {
@@ -128,8 +157,15 @@ fn main() -> ExitCode {
         period: args.interval,
         missed: args.missed,
     };
+    let limit = |s: Strategy| {
+        args.trace
+            .as_ref()
+            .filter(|_| args.strategies.contains(&s))
+            .map(|_| args.trace_limit)
+    };
     // The sync run is the baseline every overhead is measured against, printed or not.
-    let (sync_prime, sync_report) = run(args.nth, Strategy::Sync, config);
+    let (sync_prime, sync_report, mut sync_trace) =
+        run(args.nth, Strategy::Sync, config, limit(Strategy::Sync));
     let sync_ms = sync_report.elapsed.as_secs_f64() * 1e3;
     if !args.json {
         println!(
@@ -158,12 +194,16 @@ fn main() -> ExitCode {
         );
     }
     let mut runs = Vec::new();
+    let mut traces: Vec<(String, Trace)> = Vec::new();
     for &s in &args.strategies {
-        let (prime, r) = if s == Strategy::Sync {
-            (sync_prime, sync_report.clone())
+        let (prime, r, trace) = if s == Strategy::Sync {
+            (sync_prime, sync_report.clone(), sync_trace.take())
         } else {
-            run(args.nth, s, config)
+            run(args.nth, s, config, limit(s))
         };
+        if let Some(t) = trace {
+            traces.push((s.to_string(), t));
+        }
         assert_eq!(prime, sync_prime, "{s} found a different prime");
         let ms = r.elapsed.as_secs_f64() * 1e3;
         if args.json {
@@ -216,6 +256,35 @@ fn main() -> ExitCode {
         }
         if !args.json {
             println!("execution profile written to {path}");
+        }
+    }
+    if let Some(path) = &args.trace {
+        let refs: Vec<(&str, &Trace)> = traces.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let body = if path.ends_with(".json") {
+            chrome_trace_json(&refs)
+        } else {
+            let title = format!(
+                "nth prime {} beside a {} us interval: what the loop ran",
+                args.nth,
+                args.interval.as_micros()
+            );
+            render_timeline_svg(&title, &refs)
+        };
+        if let Err(e) = std::fs::write(path, body) {
+            eprintln!("interval_vs_prime: cannot write {path}: {e}");
+            return ExitCode::from(1);
+        }
+        if !args.json {
+            let dropped: u64 = traces.iter().map(|(_, t)| t.dropped).sum();
+            println!(
+                "trace of {} runs written to {path}{}",
+                traces.len(),
+                if dropped > 0 {
+                    format!(" ({dropped} spans past --trace-limit not kept)")
+                } else {
+                    String::new()
+                }
+            );
         }
     }
     ExitCode::SUCCESS

@@ -67,6 +67,7 @@ mod context;
 mod event_loop;
 mod immediates;
 mod microtasks;
+pub mod monitor;
 #[cfg(all(unix, not(miri)))]
 pub mod net;
 pub mod observe;

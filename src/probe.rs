@@ -490,7 +490,8 @@ fn panel(s: &mut String, top: f64, name: &str, runs: &[(String, &ProbeReport)], 
     }
 }
 
-fn esc(s: &str) -> String {
+/// Escapes `s` for SVG/XML text content (not for attribute values: quotes are kept).
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -106,3 +106,11 @@ pub const LIMIT: Duration = Duration::from_secs(20);
 pub fn bounded<R: Send + 'static>(secs: u64, body: impl FnOnce() -> R + Send + 'static) -> R {
     within(Duration::from_secs(secs), body)
 }
+
+/// Holds the current thread for `d` (the injected blocking work; not a wait for a result).
+pub fn busy(d: std::time::Duration) {
+    let t = std::time::Instant::now();
+    while t.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}

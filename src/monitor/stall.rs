@@ -1,0 +1,678 @@
+//! The stall detector: a watchdog thread that names the callback or task poll holding the loop
+//! **while it still holds it**.
+//!
+//! # Implementation
+//! An observer on the loop publishes the running span (its number, start time, phase, kind, id
+//! and spawn location) to atomics shared with a watchdog thread, through a seqlock: the loop
+//! thread is the only writer and never waits; the watchdog reads a consistent copy or, if it
+//! raced a write, tries again at its next wake-up (the loop was clearly not stuck then).
+//!
+//! The watchdog wakes every `check_every` (a quarter of the threshold by default). When the same
+//! span has been running for longer than the threshold, it sets the seqlock word's *reported*
+//! bit with a compare-and-swap on the exact value it read, which succeeds only if the loop has
+//! not written since: so the span is still running when it is reported, and reported once.
+//! When that span ends, the loop thread sees the bit (its write starts with a `fetch_add` on the
+//! same word), queues an end report with the exact duration and unparks the watchdog. Both
+//! reports go through the hook on the watchdog thread, the end one after the first.
+//!
+//! Ground rules:
+//! - the loop thread never blocks on the watchdog (the end-report queue's lock is only taken
+//!   after a reported stall, and the watchdog holds it for a `mem::take`);
+//! - spans do not nest in this loop, but the observer keeps a stack anyway: an inner span is
+//!   published while it runs and the outer one again (with its start time and reported bit)
+//!   when it ends;
+//! - stopping (drop or [`StallDetector::stop`]) removes the observer, stops and joins the
+//!   thread, and delivers end reports still queued.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::panic::Location;
+use std::ptr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering, fence};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle, Thread};
+use std::time::{Duration, Instant};
+
+use crate::EventLoop;
+use crate::observe::{Kind, LoopObserver, Phase, Span};
+
+/// The default threshold.
+const DEFAULT_THRESHOLD: Duration = Duration::from_millis(100);
+
+/// Seqlock word: a write is in progress.
+const WRITING: u64 = 1;
+/// Seqlock word: the published span has been reported as a stall.
+const REPORTED: u64 = 2;
+/// Seqlock word: one write's step of the version counter (above the two flag bits).
+const VERSION: u64 = 4;
+
+/// What the watchdog is told about a stall, twice: while it lasts, and when it has ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StallReport {
+    /// The callback or task poll holding the loop.
+    pub span: Span,
+    /// The span's number on this loop since the detector started (pairs the two reports).
+    pub sequence: u64,
+    /// How long it has held the loop (so far, or in all once it ended).
+    pub elapsed: Duration,
+    /// `true` while the span still runs, `false` in the report sent after it ended.
+    pub ongoing: bool,
+}
+
+impl fmt::Display for StallReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.elapsed.as_secs_f64() * 1e3;
+        if self.ongoing {
+            write!(
+                f,
+                "executor: loop blocked for {ms:.1} ms so far (still running) by {}",
+                self.span
+            )
+        } else {
+            write!(
+                f,
+                "executor: loop stall ended after {ms:.1} ms: {}",
+                self.span
+            )
+        }
+    }
+}
+
+/// The user's hook.
+type Hook = Arc<dyn Fn(&StallReport) + Send + Sync>;
+
+/// Sets up a [`StallDetector`].
+#[derive(Clone)]
+pub struct StallDetectorBuilder {
+    threshold: Duration,
+    check_every: Option<Duration>,
+    hook: Option<Hook>,
+}
+
+impl fmt::Debug for StallDetectorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StallDetectorBuilder")
+            .field("threshold", &self.threshold)
+            .field("check_every", &self.check_every)
+            .field("hook", &self.hook.as_ref().map_or("stderr", |_| "custom"))
+            .finish()
+    }
+}
+
+impl Default for StallDetectorBuilder {
+    fn default() -> Self {
+        StallDetectorBuilder {
+            threshold: DEFAULT_THRESHOLD,
+            check_every: None,
+            hook: None,
+        }
+    }
+}
+
+impl StallDetectorBuilder {
+    /// Reports spans running longer than this (default 100 ms).
+    ///
+    /// # Panics
+    /// If `threshold` is zero.
+    pub fn threshold(mut self, threshold: Duration) -> Self {
+        assert!(
+            !threshold.is_zero(),
+            "executor::monitor::StallDetector: the threshold must be above zero"
+        );
+        self.threshold = threshold;
+        self
+    }
+
+    /// How often the watchdog looks (default: a quarter of the threshold, at least 1 ms). A stall
+    /// is reported at most this long after it passes the threshold (plus scheduling delays).
+    ///
+    /// # Panics
+    /// If `every` is zero.
+    pub fn check_every(mut self, every: Duration) -> Self {
+        assert!(
+            !every.is_zero(),
+            "executor::monitor::StallDetector: check_every must be above zero"
+        );
+        self.check_every = Some(every);
+        self
+    }
+
+    /// Calls `hook` on the watchdog thread for each report (default: one line to stderr).
+    pub fn on_stall(mut self, hook: impl Fn(&StallReport) + Send + Sync + 'static) -> Self {
+        self.hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Installs the observer on `ev` and starts the watchdog thread.
+    ///
+    /// # Panics
+    /// If the OS refuses to start a thread.
+    pub fn start(self, ev: &EventLoop) -> StallDetector<'_> {
+        let every = self
+            .check_every
+            .unwrap_or(self.threshold / 4)
+            .max(Duration::from_millis(1));
+        let hook = self
+            .hook
+            .unwrap_or_else(|| Arc::new(|r: &StallReport| eprintln!("{r}")));
+        let shared = Arc::new(Shared::new(self.threshold));
+        let s = shared.clone();
+        let thread = thread::Builder::new()
+            .name("executor-stall-watchdog".into())
+            .spawn(move || watch(&s, &*hook, every))
+            .expect("executor::monitor::StallDetector: cannot start the watchdog thread");
+        let publisher = Rc::new(Publisher {
+            shared: shared.clone(),
+            watchdog: thread.thread().clone(),
+            next: Cell::new(0),
+            stack: RefCell::new(Vec::new()),
+        });
+        let observer: Rc<dyn LoopObserver> = publisher;
+        ev.add_observer(observer.clone());
+        StallDetector {
+            ev,
+            observer,
+            shared,
+            thread: Some(thread),
+        }
+    }
+}
+
+/// Reports callbacks and task polls that hold the loop longer than a threshold, while they still
+/// do. See the module docs.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::{Duration, Instant};
+/// use executor::EventLoop;
+/// use executor::monitor::StallDetector;
+///
+/// let ev = EventLoop::new();
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let s = seen.clone();
+/// let detector = StallDetector::builder()
+///     .threshold(Duration::from_millis(50))
+///     .on_stall(move |r| s.lock().unwrap().push(*r))
+///     .start(&ev);
+/// ev.run(|| {
+///     executor::set_timeout(Duration::from_millis(1), || {
+///         let t = Instant::now();
+///         while t.elapsed() < Duration::from_millis(300) {} // a blocking callback
+///     });
+/// });
+/// detector.stop(); // joins the watchdog, delivering the end report
+/// let seen = seen.lock().unwrap();
+/// assert_eq!(seen.len(), 2);
+/// assert!(seen[0].ongoing && !seen[1].ongoing);
+/// assert_eq!(seen[1].span.kind, executor::observe::Kind::Timeout);
+/// ```
+pub struct StallDetector<'a> {
+    ev: &'a EventLoop,
+    observer: Rc<dyn LoopObserver>,
+    shared: Arc<Shared>,
+    /// The watchdog; `None` once joined.
+    thread: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for StallDetector<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StallDetector")
+            .field("threshold", &self.shared.threshold)
+            .field("running", &self.thread.is_some())
+            .finish()
+    }
+}
+
+impl<'a> StallDetector<'a> {
+    /// Starts a detector with the defaults (100 ms, one line to stderr) on `ev`.
+    ///
+    /// # Panics
+    /// If the OS refuses to start a thread.
+    pub fn start(ev: &'a EventLoop) -> Self {
+        Self::builder().start(ev)
+    }
+
+    /// A builder for another threshold or hook.
+    pub fn builder() -> StallDetectorBuilder {
+        StallDetectorBuilder::default()
+    }
+
+    /// The threshold.
+    pub fn threshold(&self) -> Duration {
+        self.shared.threshold
+    }
+
+    /// Removes the observer, stops and joins the watchdog (as dropping does).
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.ev.remove_observer(&self.observer);
+        if let Some(t) = self.thread.take() {
+            self.shared.stop.store(true, Ordering::Release);
+            t.thread().unpark();
+            // A panicking hook has already printed its message; nothing is left to clean up.
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for StallDetector<'_> {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// What the loop thread publishes and the watchdog reads.
+struct Shared {
+    /// Time origin of `start_ns`.
+    epoch: Instant,
+    /// Reports spans running longer than this.
+    threshold: Duration,
+    /// The seqlock word: bit 0 [`WRITING`], bit 1 [`REPORTED`], a version above. Written with
+    /// `fetch_add` by the loop thread; the watchdog only ever sets `REPORTED` by compare-and-swap.
+    seq: AtomicU64,
+    /// Number of the running span, 0 when none runs.
+    number: AtomicU64,
+    /// When it started, in ns since `epoch`.
+    start_ns: AtomicU64,
+    /// `phase << 8 | kind` (see [`phase_code`] and [`kind_code`]).
+    what: AtomicU64,
+    /// The span's id.
+    id: AtomicU64,
+    /// Its spawn location; null or a `&'static Location<'static>`.
+    location: AtomicPtr<Location<'static>>,
+    /// End reports of reported stalls, for the watchdog to deliver.
+    ended: Mutex<Vec<StallReport>>,
+    /// Set to stop the watchdog.
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn new(threshold: Duration) -> Self {
+        Shared {
+            epoch: Instant::now(),
+            threshold,
+            seq: AtomicU64::new(0),
+            number: AtomicU64::new(0),
+            start_ns: AtomicU64::new(0),
+            what: AtomicU64::new(0),
+            id: AtomicU64::new(0),
+            location: AtomicPtr::new(ptr::null_mut()),
+            ended: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Starts a write (loop thread only). Returns the word before it.
+    #[inline]
+    fn begin_write(&self) -> u64 {
+        let old = self.seq.fetch_add(WRITING, Ordering::Relaxed);
+        debug_assert_eq!(old & WRITING, 0, "one writer at a time");
+        // Orders the odd word before the data stores (Boehm's seqlock writer).
+        fence(Ordering::Release);
+        old
+    }
+
+    /// Publishes `open` (or "nothing runs") and ends the write begun with `old`.
+    #[inline]
+    fn publish(&self, old: u64, open: Option<&Open>) {
+        match open {
+            Some(o) => {
+                self.number.store(o.number, Ordering::Relaxed);
+                self.start_ns.store(o.start_ns, Ordering::Relaxed);
+                self.what.store(
+                    u64::from(phase_code(o.span.phase)) << 8 | u64::from(kind_code(o.span.kind)),
+                    Ordering::Relaxed,
+                );
+                self.id.store(o.span.id, Ordering::Relaxed);
+                let loc = o
+                    .span
+                    .location
+                    .map_or(ptr::null_mut(), |l| ptr::from_ref(l).cast_mut());
+                self.location.store(loc, Ordering::Relaxed);
+            }
+            None => self.number.store(0, Ordering::Relaxed),
+        }
+        let reported = if open.is_some_and(|o| o.reported) {
+            REPORTED
+        } else {
+            0
+        };
+        let version = (old & !(WRITING | REPORTED)).wrapping_add(VERSION);
+        self.seq.store(version | reported, Ordering::Release);
+    }
+
+    /// A consistent copy of what is published, or `None` if a write was in progress or raced.
+    fn snapshot(&self) -> Option<Snapshot> {
+        let s1 = self.seq.load(Ordering::Acquire);
+        if s1 & WRITING != 0 {
+            return None;
+        }
+        let number = self.number.load(Ordering::Relaxed);
+        let start_ns = self.start_ns.load(Ordering::Relaxed);
+        let what = self.what.load(Ordering::Relaxed);
+        let id = self.id.load(Ordering::Relaxed);
+        let loc = self.location.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        if self.seq.load(Ordering::Relaxed) != s1 {
+            return None;
+        }
+        // SAFETY: the only stores to `location` are null or a pointer made from a
+        // `&'static Location<'static>` (`publish`); an atomic load returns one of those values
+        // whole, and a `Location` is immutable, `Sync`, and lives for the whole program.
+        let location = unsafe { loc.as_ref() };
+        Some(Snapshot {
+            word: s1,
+            number,
+            start_ns,
+            span: Span {
+                phase: phase_from(what >> 8),
+                kind: kind_from(what & 0xff),
+                id,
+                location,
+            },
+        })
+    }
+}
+
+/// A consistent copy of the published span.
+#[derive(Debug)]
+struct Snapshot {
+    /// The seqlock word it was read under.
+    word: u64,
+    /// The span's number; 0 when nothing runs.
+    number: u64,
+    /// Its start, in ns since the epoch.
+    start_ns: u64,
+    /// The span.
+    span: Span,
+}
+
+/// The watchdog thread's body.
+fn watch(shared: &Shared, hook: &(dyn Fn(&StallReport) + Send + Sync), every: Duration) {
+    let deliver_ended = || {
+        let ended = std::mem::take(&mut *shared.ended.lock().unwrap_or_else(|e| e.into_inner()));
+        for r in &ended {
+            hook(r);
+        }
+    };
+    while !shared.stop.load(Ordering::Acquire) {
+        thread::park_timeout(every);
+        deliver_ended();
+        let Some(snap) = shared.snapshot() else {
+            continue;
+        };
+        if snap.number == 0 || snap.word & REPORTED != 0 {
+            continue;
+        }
+        let elapsed = Duration::from_nanos(shared.now_ns().saturating_sub(snap.start_ns));
+        if elapsed < shared.threshold {
+            continue;
+        }
+        // Succeeds only if the loop has not written since the snapshot: the span still runs.
+        if shared
+            .seq
+            .compare_exchange(
+                snap.word,
+                snap.word | REPORTED,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            hook(&StallReport {
+                span: snap.span,
+                sequence: snap.number,
+                elapsed,
+                ongoing: true,
+            });
+        }
+    }
+    deliver_ended();
+}
+
+/// A span that has started and not ended, on the loop thread.
+#[derive(Debug)]
+struct Open {
+    number: u64,
+    start_ns: u64,
+    span: Span,
+    /// Whether the watchdog reported it (learnt when a nested span's write began).
+    reported: bool,
+}
+
+/// The observer half, on the loop thread.
+struct Publisher {
+    shared: Arc<Shared>,
+    /// Unparked when an end report is queued.
+    watchdog: Thread,
+    /// Last span number handed out.
+    next: Cell<u64>,
+    /// Spans entered and not exited, innermost last (at most one deep in practice).
+    stack: RefCell<Vec<Open>>,
+}
+
+impl LoopObserver for Publisher {
+    fn enter(&self, span: &Span) {
+        let number = self.next.get() + 1;
+        self.next.set(number);
+        let open = Open {
+            number,
+            start_ns: self.shared.now_ns(),
+            span: *span,
+            reported: false,
+        };
+        let old = self.shared.begin_write();
+        let mut stack = self.stack.borrow_mut();
+        if let Some(outer) = stack.last_mut() {
+            outer.reported |= old & REPORTED != 0;
+        }
+        self.shared.publish(old, Some(&open));
+        stack.push(open);
+    }
+
+    fn exit(&self) {
+        let mut stack = self.stack.borrow_mut();
+        let Some(open) = stack.pop() else {
+            return;
+        };
+        let old = self.shared.begin_write();
+        self.shared.publish(old, stack.last());
+        drop(stack);
+        if open.reported || old & REPORTED != 0 {
+            let elapsed = Duration::from_nanos(self.shared.now_ns().saturating_sub(open.start_ns));
+            self.shared
+                .ended
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(StallReport {
+                    span: open.span,
+                    sequence: open.number,
+                    elapsed,
+                    ongoing: false,
+                });
+            self.watchdog.unpark();
+        }
+    }
+}
+
+fn phase_code(p: Phase) -> u8 {
+    match p {
+        Phase::Main => 0,
+        Phase::Timers => 1,
+        Phase::Poll => 2,
+        Phase::Check => 3,
+        Phase::Microtask => 4,
+    }
+}
+
+fn phase_from(c: u64) -> Phase {
+    match c {
+        1 => Phase::Timers,
+        2 => Phase::Poll,
+        3 => Phase::Check,
+        4 => Phase::Microtask,
+        _ => Phase::Main,
+    }
+}
+
+fn kind_code(k: Kind) -> u8 {
+    match k {
+        Kind::Main => 0,
+        Kind::Timeout => 1,
+        Kind::Interval => 2,
+        Kind::Immediate => 3,
+        Kind::NextTick => 4,
+        Kind::Microtask => 5,
+        Kind::Task => 6,
+        Kind::Wake => 7,
+    }
+}
+
+fn kind_from(c: u64) -> Kind {
+    match c {
+        1 => Kind::Timeout,
+        2 => Kind::Interval,
+        3 => Kind::Immediate,
+        4 => Kind::NextTick,
+        5 => Kind::Microtask,
+        6 => Kind::Task,
+        7 => Kind::Wake,
+        _ => Kind::Main,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publisher() -> Publisher {
+        Publisher {
+            shared: Arc::new(Shared::new(Duration::from_millis(1))),
+            watchdog: thread::current(),
+            next: Cell::new(0),
+            stack: RefCell::new(Vec::new()),
+        }
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        let phases = [
+            Phase::Main,
+            Phase::Timers,
+            Phase::Poll,
+            Phase::Check,
+            Phase::Microtask,
+        ];
+        for p in phases {
+            assert_eq!(phase_from(u64::from(phase_code(p))), p);
+        }
+        let kinds = [
+            Kind::Main,
+            Kind::Timeout,
+            Kind::Interval,
+            Kind::Immediate,
+            Kind::NextTick,
+            Kind::Microtask,
+            Kind::Task,
+            Kind::Wake,
+        ];
+        for k in kinds {
+            assert_eq!(kind_from(u64::from(kind_code(k))), k);
+        }
+    }
+
+    #[test]
+    fn snapshot_follows_enter_and_exit() {
+        let p = publisher();
+        assert_eq!(p.shared.snapshot().unwrap().number, 0);
+        let span = Span {
+            phase: Phase::Check,
+            kind: Kind::Task,
+            id: 7,
+            location: Some(Location::caller()),
+        };
+        p.enter(&span);
+        let s = p.shared.snapshot().unwrap();
+        assert_eq!((s.number, s.span), (1, span));
+        p.exit();
+        assert_eq!(p.shared.snapshot().unwrap().number, 0);
+        assert!(p.shared.ended.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn reported_span_gets_an_end_report_and_nesting_restores_the_outer_span() {
+        let p = publisher();
+        let outer = Span {
+            phase: Phase::Main,
+            kind: Kind::Main,
+            id: 0,
+            location: None,
+        };
+        let inner = Span {
+            phase: Phase::Microtask,
+            kind: Kind::Wake,
+            id: 0,
+            location: None,
+        };
+        p.enter(&outer);
+        // What the watchdog does when the outer span is late.
+        let s = p.shared.snapshot().unwrap();
+        p.shared
+            .seq
+            .compare_exchange(
+                s.word,
+                s.word | REPORTED,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .unwrap();
+        p.enter(&inner);
+        let s = p.shared.snapshot().unwrap();
+        assert_eq!(
+            (s.number, s.span.kind, s.word & REPORTED),
+            (2, Kind::Wake, 0)
+        );
+        p.exit();
+        assert!(
+            p.shared.ended.lock().unwrap().is_empty(),
+            "inner was not reported"
+        );
+        let s = p.shared.snapshot().unwrap();
+        assert_eq!(s.number, 1, "the outer span is published again");
+        assert_ne!(s.word & REPORTED, 0, "and stays reported");
+        p.exit();
+        let ended = p.shared.ended.lock().unwrap().clone();
+        assert_eq!(ended.len(), 1);
+        assert_eq!((ended[0].sequence, ended[0].ongoing), (1, false));
+        assert_eq!(p.shared.snapshot().unwrap().number, 0);
+    }
+
+    #[test]
+    fn a_racing_write_fails_the_snapshot_check() {
+        let p = publisher();
+        let s = p.shared.snapshot().unwrap();
+        let old = p.shared.begin_write();
+        assert!(p.shared.snapshot().is_none(), "write in progress");
+        p.shared.publish(old, None);
+        assert!(
+            p.shared
+                .seq
+                .compare_exchange(
+                    s.word,
+                    s.word | REPORTED,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed
+                )
+                .is_err(),
+            "the version moved on"
+        );
+    }
+}

@@ -1,0 +1,294 @@
+//! The SVG timeline of recorded traces: for each run, one lane per phase and a lane of interval
+//! ticks, on a shared time axis, readable in any browser.
+//!
+//! Spans closer than a pixel in one lane are merged into one bar (coloured by the kind that
+//! spent most time in it), so a trace of a million spans stays a small file; hovering a bar
+//! shows what it stands for.
+
+use std::fmt::Write as _;
+
+use super::trace::{Trace, TraceSpan};
+use crate::observe::{Kind, Phase};
+use crate::probe::esc;
+
+/// Width of the drawing.
+const W: f64 = 1100.0;
+/// Width of the label column.
+const LEFT: f64 = 130.0;
+/// Height of one lane.
+const LANE: f64 = 16.0;
+/// The lanes of a run, top to bottom.
+const PHASES: [Phase; 5] = [
+    Phase::Main,
+    Phase::Timers,
+    Phase::Poll,
+    Phase::Check,
+    Phase::Microtask,
+];
+/// Every kind, in legend order.
+const KINDS: [Kind; 8] = [
+    Kind::Main,
+    Kind::Timeout,
+    Kind::Interval,
+    Kind::Immediate,
+    Kind::NextTick,
+    Kind::Microtask,
+    Kind::Task,
+    Kind::Wake,
+];
+
+fn colour(k: Kind) -> &'static str {
+    match k {
+        Kind::Main => "#6c757d",
+        Kind::Timeout => "#f0ad4e",
+        Kind::Interval => "#0275d8",
+        Kind::Immediate => "#5cb85c",
+        Kind::NextTick => "#9b59b6",
+        Kind::Microtask => "#e83e8c",
+        Kind::Task => "#d9534f",
+        Kind::Wake => "#17a2b8",
+    }
+}
+
+/// Bars merged from spans closer than a pixel.
+#[derive(Debug)]
+struct Bar {
+    start: u64,
+    end: u64,
+    spans: u64,
+    busy: u64,
+    /// Time per kind (indexed as [`KINDS`]).
+    by_kind: [u64; 8],
+    /// The label of the first span (shown when the bar is one span).
+    label: String,
+}
+
+impl Bar {
+    fn new(s: &TraceSpan) -> Self {
+        let mut b = Bar {
+            start: s.start_ns,
+            end: s.end_ns(),
+            spans: 0,
+            busy: 0,
+            by_kind: [0; 8],
+            label: s.label(),
+        };
+        b.add(s);
+        b
+    }
+
+    fn add(&mut self, s: &TraceSpan) {
+        self.end = self.end.max(s.end_ns());
+        self.spans += 1;
+        self.busy += s.dur_ns;
+        let k = KINDS.iter().position(|&k| k == s.kind).unwrap_or(0);
+        self.by_kind[k] += s.dur_ns.max(1);
+    }
+
+    fn kind(&self) -> Kind {
+        let (i, _) = self
+            .by_kind
+            .iter()
+            .enumerate()
+            .max_by_key(|&(_, t)| *t)
+            .unwrap_or((0, &0));
+        KINDS[i]
+    }
+}
+
+/// Draws `runs` (label, trace) as an SVG document. See the module docs.
+///
+/// ```
+/// use executor::EventLoop;
+/// use executor::monitor::{TraceRecorder, render_timeline_svg};
+///
+/// let ev = EventLoop::new();
+/// let rec = TraceRecorder::install(&ev);
+/// ev.run(|| executor::set_immediate(|| {}));
+/// let trace = rec.finish();
+/// let svg = render_timeline_svg("one immediate", &[("run", &trace)]);
+/// assert!(svg.starts_with("<svg") && svg.contains(">check</text>"));
+/// ```
+pub fn render_timeline_svg(title: &str, runs: &[(&str, &Trace)]) -> String {
+    let span_ns = runs
+        .iter()
+        .map(|(_, t)| {
+            t.elapsed_ns
+                .max(t.spans.iter().map(TraceSpan::end_ns).max().unwrap_or(0))
+        })
+        .fold(1, u64::max) as f64;
+    let plot = W - LEFT - 10.0;
+    let x = |ns: u64| LEFT + (ns as f64 / span_ns) * plot;
+    let px_ns = span_ns / plot;
+    let run_h = LANE * (PHASES.len() + 1) as f64 + 24.0;
+    let height = 78.0 + runs.len() as f64 * run_h + 30.0;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{height}\" \
+         font-family=\"sans-serif\" font-size=\"11\">"
+    );
+    let _ = writeln!(s, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
+    let _ = writeln!(
+        s,
+        "<text x=\"10\" y=\"20\" font-size=\"15\">{}</text>",
+        esc(title)
+    );
+    let _ = writeln!(
+        s,
+        "<text x=\"10\" y=\"38\" fill=\"#555\">each bar: callbacks and task polls running on the \
+         loop, one lane per phase (spans under a pixel apart merged; hover for details) · \
+         ticks: interval firings</text>"
+    );
+    let mut lx = 10.0;
+    for k in KINDS {
+        let _ = writeln!(
+            s,
+            "<rect x=\"{lx:.1}\" y=\"48\" width=\"10\" height=\"10\" fill=\"{}\"/>\
+             <text x=\"{:.1}\" y=\"57\">{}</text>",
+            colour(k),
+            lx + 13.0,
+            k.name()
+        );
+        lx += 13.0 + 7.0 * k.name().len() as f64 + 14.0;
+    }
+    let mut y = 72.0;
+    for (name, trace) in runs {
+        let busy = trace.busy_ns() as f64;
+        let _ = writeln!(
+            s,
+            "<text x=\"10\" y=\"{:.1}\" font-weight=\"bold\">{}</text>\
+             <text x=\"{LEFT}\" y=\"{:.1}\" fill=\"#555\">{} spans{}, {} ticks, loop busy \
+             {:.1} of {:.1} ms</text>",
+            y + 10.0,
+            esc(name),
+            y + 10.0,
+            trace.spans.len(),
+            if trace.dropped > 0 {
+                format!(" ({} more past the limit)", trace.dropped)
+            } else {
+                String::new()
+            },
+            trace.ticks.len(),
+            busy / 1e6,
+            trace.elapsed_ns as f64 / 1e6
+        );
+        y += 16.0;
+        for phase in PHASES {
+            let _ = writeln!(
+                s,
+                "<text x=\"20\" y=\"{:.1}\" fill=\"#333\">{}</text>\
+                 <line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#eee\"/>",
+                y + LANE - 4.0,
+                phase.name(),
+                W - 10.0,
+                y + LANE - 1.0,
+                y + LANE - 1.0
+            );
+            let mut bars: Vec<Bar> = Vec::new();
+            for sp in trace.spans.iter().filter(|sp| sp.phase == phase) {
+                match bars.last_mut() {
+                    Some(b) if (sp.start_ns as f64) - (b.end as f64) < px_ns => b.add(sp),
+                    _ => bars.push(Bar::new(sp)),
+                }
+            }
+            for b in &bars {
+                let tip = if b.spans == 1 {
+                    format!("{}: {:.3} ms", b.label, b.busy as f64 / 1e6)
+                } else {
+                    format!(
+                        "{} spans, {:.3} ms busy in {:.3} ms",
+                        b.spans,
+                        b.busy as f64 / 1e6,
+                        (b.end - b.start) as f64 / 1e6
+                    )
+                };
+                let _ = writeln!(
+                    s,
+                    "<rect x=\"{:.2}\" y=\"{y:.1}\" width=\"{:.2}\" height=\"{:.1}\" \
+                     fill=\"{}\"><title>{}</title></rect>",
+                    x(b.start),
+                    (x(b.end) - x(b.start)).max(0.5),
+                    LANE - 3.0,
+                    colour(b.kind()),
+                    esc(&tip)
+                );
+            }
+            y += LANE;
+        }
+        let _ = writeln!(
+            s,
+            "<text x=\"20\" y=\"{:.1}\" fill=\"#333\">ticks</text>",
+            y + LANE - 4.0
+        );
+        let mut last_px = f64::NEG_INFINITY;
+        for t in &trace.ticks {
+            let px = x(t.at_ns);
+            if px - last_px < 0.5 {
+                continue;
+            }
+            last_px = px;
+            let _ = writeln!(
+                s,
+                "<line x1=\"{px:.2}\" x2=\"{px:.2}\" y1=\"{y:.1}\" y2=\"{:.1}\" stroke=\"{}\"/>",
+                y + LANE - 3.0,
+                colour(Kind::Interval)
+            );
+        }
+        y += LANE + 8.0;
+    }
+    let _ = writeln!(
+        s,
+        "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"black\"/>",
+        W - 10.0
+    );
+    for i in 0..=5 {
+        let ns = span_ns * f64::from(i) / 5.0;
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{:.1} ms</text>",
+            x(ns as u64),
+            y + 15.0,
+            ns / 1e6
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(start_ns: u64, dur_ns: u64, phase: Phase, kind: Kind) -> TraceSpan {
+        TraceSpan {
+            start_ns,
+            dur_ns,
+            phase,
+            kind,
+            id: 0,
+            location: None,
+            depth: 0,
+        }
+    }
+
+    #[test]
+    fn close_spans_merge_and_far_ones_do_not() {
+        // 1 ms drawn over ~960 px: a pixel is about 1 µs.
+        let mut spans: Vec<TraceSpan> = (0..100)
+            .map(|i| span(i * 500, 400, Phase::Check, Kind::Task))
+            .collect();
+        spans.push(span(900_000, 100_000, Phase::Timers, Kind::Interval));
+        let trace = Trace {
+            spans,
+            ticks: Vec::new(),
+            dropped: 0,
+            elapsed_ns: 1_000_000,
+        };
+        let svg = render_timeline_svg("t <&>", &[("a&b", &trace)]);
+        assert_eq!(svg.matches("<rect").count(), 1 + KINDS.len() + 2, "{svg}");
+        assert!(svg.contains("100 spans, 0.040 ms busy"));
+        assert!(svg.contains("interval: 0.100 ms"));
+        assert!(svg.contains("t &lt;&amp;&gt;") && svg.contains("a&amp;b"));
+    }
+}
