@@ -2,14 +2,19 @@
 //! `cargo run --release --example blocking_server -- --mode sync|chunked|offload`.
 //!
 //! Routes: `GET /home` answers `Welcome Home!`; `GET /primes?nth=N` answers the N-th prime,
-//! computed per `--mode` (see `server.rs`). docs/io-howto.md shows how to try it with `curl`.
+//! computed per `--mode` (see `server.rs`). The README shows how to try it with `curl`.
+//!
+//! Ctrl-C (SIGINT) or SIGTERM stops it cleanly: it prints how many responses it sent and, with
+//! `--trace FILE`, writes what its loop ran (every callback, task poll and I/O wake-up).
 
 mod server;
+mod signals;
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use executor::EventLoop;
+use executor::monitor::{TraceRecorder, render_timeline_svg};
 use executor::net::TcpListener;
 use server::{Config, Mode};
 
@@ -18,11 +23,25 @@ usage: blocking_server [options]
   --port N              port on 127.0.0.1 (default 0: the OS picks one; the address is printed)
   --mode MODE           how /primes computes: sync (blocks the loop), chunked (500 us chunks on
                         the loop) or offload (another thread); default sync
-  --max-requests N      exit after N responses (default: serve until killed)
+  --max-requests N      exit after N responses (default: serve until SIGINT or SIGTERM)
+  --trace FILE          record every callback, task poll and I/O wake-up of the loop and write
+                        them on exit to FILE: Chrome Trace Event JSON if FILE ends in .json (open
+                        in ui.perfetto.dev or chrome://tracing), an SVG timeline if .svg
+  --trace-limit N       spans kept, later ones only counted (1..=10000000, default 1000000)
   --help                this text";
 
-fn parse_args() -> Result<Option<(u16, Config)>, String> {
+/// What the command line asks for.
+struct Args {
+    port: u16,
+    config: Config,
+    /// Where to write the trace, if anywhere.
+    trace: Option<String>,
+    trace_limit: usize,
+}
+
+fn parse_args() -> Result<Option<Args>, String> {
     let mut port = 0u16;
+    let (mut trace, mut trace_limit) = (None, executor::monitor::DEFAULT_LIMIT);
     let mut config = Config {
         mode: Mode::Sync,
         max_requests: None,
@@ -50,15 +69,37 @@ fn parse_args() -> Result<Option<(u16, Config)>, String> {
                 ))?;
                 config.max_requests = Some(n);
             }
+            "--trace" => {
+                let f = value()?;
+                if !(f.ends_with(".json") || f.ends_with(".svg")) {
+                    return Err(format!("--trace: `{f}` must end in .json or .svg"));
+                }
+                trace = Some(f);
+            }
+            "--trace-limit" => {
+                let v = value()?;
+                trace_limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=10_000_000).contains(n))
+                    .ok_or(format!(
+                        "--trace-limit: `{v}` is not a whole number in 1..=10000000"
+                    ))?;
+            }
             "--help" | "-h" => return Ok(None),
             other => return Err(format!("unknown option `{other}`")),
         }
     }
-    Ok(Some((port, config)))
+    Ok(Some(Args {
+        port,
+        config,
+        trace,
+        trace_limit,
+    }))
 }
 
 fn main() -> ExitCode {
-    let (port, config) = match parse_args() {
+    let args = match parse_args() {
         Ok(Some(a)) => a,
         Ok(None) => {
             println!("{USAGE}");
@@ -69,8 +110,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let Args {
+        port,
+        config,
+        trace,
+        trace_limit,
+    } = args;
+    // Before any other thread exists, so that every thread inherits the blocked mask and the
+    // signals wait for `sigwait` instead of killing the process.
+    let stop = match signals::on_sigint_or_sigterm() {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("blocking_server: cannot handle signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let ev = EventLoop::new();
-    // (A `--trace FILE` option would install the trace recorder here: `ev.add_observer(..)`.)
+    let recorder = trace
+        .as_ref()
+        .map(|_| TraceRecorder::with_limit(&ev, trace_limit));
     let served = ev.block_on(async move {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
         let addr = listener.local_addr()?;
@@ -78,8 +136,37 @@ fn main() -> ExitCode {
         println!("mode {}: GET /home, GET /primes?nth=N", config.mode.name());
         // Scripts wait for this line: do not leave it in a pipe's buffer.
         std::io::stdout().flush()?;
-        std::io::Result::Ok(server::serve(listener, config, std::future::pending()).await)
+        let shutdown = async {
+            // An error means the signal thread is gone: then only SIGKILL stops us, as before.
+            if stop.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        std::io::Result::Ok(server::serve(listener, config, shutdown).await)
     });
+    if let (Some(path), Some(recorder)) = (&trace, recorder) {
+        let t = recorder.finish();
+        let body = if path.ends_with(".json") {
+            t.to_chrome_json()
+        } else {
+            render_timeline_svg("blocking_server: what the loop ran", &[("server", &t)])
+        };
+        match std::fs::write(path, body) {
+            Ok(()) => println!(
+                "trace of {} spans written to {path}{}",
+                t.spans.len(),
+                if t.dropped > 0 {
+                    format!(" ({} past --trace-limit not kept)", t.dropped)
+                } else {
+                    String::new()
+                }
+            ),
+            Err(e) => {
+                eprintln!("blocking_server: cannot write {path}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     match served {
         Ok(n) => {
             println!("served {n} responses");

@@ -1,0 +1,165 @@
+//! `--trace FILE` on the two examples that have it: `interval_vs_prime` writes one Chrome trace
+//! process (or SVG block) per strategy, and `blocking_server` writes what its loop ran when
+//! SIGTERM stops it, after answering every request it had accepted.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The example's binary, built by `cargo test` beside the test binaries.
+fn example(name: &str) -> Option<PathBuf> {
+    let exe = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join(if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        })
+        .join("examples")
+        .join(name);
+    let found = exe.exists().then_some(exe);
+    if found.is_none() {
+        eprintln!("skipping: the {name} example is not built in the default target dir");
+    }
+    found
+}
+
+/// A fresh path under the target directory for this test's output.
+fn out_file(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let p = dir.join(format!("{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+/// The `ph == "X"` events of a Chrome trace, grouped by process id.
+fn complete_events(json: &str) -> Vec<Value> {
+    let doc: Value = serde_json::from_str(json).expect("the trace is valid JSON");
+    doc["traceEvents"]
+        .as_array()
+        .expect("a traceEvents array")
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn interval_vs_prime_writes_one_trace_process_per_strategy() {
+    let Some(exe) = example("interval_vs_prime") else {
+        return;
+    };
+    let json = out_file("ivp.json");
+    let out = Command::new(&exe)
+        .args([
+            "--nth",
+            "2000",
+            "--strategies",
+            "sync,batch,every",
+            "--trace",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("trace of 3 runs written to"), "{stdout}");
+    let text = std::fs::read_to_string(&json).unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let names: Vec<&str> = doc["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == "process_name")
+        .map(|e| e["args"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["sync", "batch(1000)", "every"]);
+    // `every` yields after each of its ~8,700 candidates: its process holds far more spans
+    // than the sync run's.
+    let events = complete_events(&text);
+    let count = |pid: u64| events.iter().filter(|e| e["pid"] == pid).count();
+    assert!(
+        count(3) > 1000 && count(3) > 10 * count(1),
+        "{} {}",
+        count(1),
+        count(3)
+    );
+
+    let svg = out_file("ivp.svg");
+    let out = Command::new(&exe)
+        .args(["--nth", "2000", "--strategies", "slice", "--trace"])
+        .arg(&svg)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        text.starts_with("<svg ") && text.contains(">slice(500us)<"),
+        "{text:.300}"
+    );
+
+    let bad = Command::new(&exe)
+        .args(["--trace", "profile.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("must end in .json or .svg"));
+}
+
+#[test]
+fn blocking_server_writes_its_trace_when_sigterm_stops_it() {
+    let Some(exe) = example("blocking_server") else {
+        return;
+    };
+    let json = out_file("server.json");
+    let (served, text) = common::bounded(60, move || {
+        let mut child = Command::new(exe)
+            .args(["--mode", "chunked", "--trace"])
+            .arg(&json)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        for path in ["/home", "/primes?nth=5000", "/home"] {
+            let mut s = TcpStream::connect(&addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            write!(
+                s,
+                "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut resp = String::new();
+            s.read_to_string(&mut resp).unwrap();
+            assert!(resp.starts_with("HTTP/1.1 200"), "{path}: {resp}");
+        }
+        // SAFETY: `kill` with a live child's pid and a valid signal number.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+        let status = child.wait().unwrap();
+        let mut rest = String::new();
+        stdout.read_to_string(&mut rest).unwrap();
+        assert!(status.success(), "{status:?} {rest}");
+        (rest, std::fs::read_to_string(&json).unwrap())
+    });
+    assert!(served.contains("served 3 responses"), "{served}");
+    assert!(served.contains("spans written to"), "{served}");
+    let events = complete_events(&text);
+    let phases: Vec<&str> = events.iter().map(|e| e["cat"].as_str().unwrap()).collect();
+    // Readiness of the listener and the streams runs in the poll phase; the chunked search
+    // resumes in the check phase.
+    assert!(phases.contains(&"poll"), "{phases:?}");
+    assert!(phases.contains(&"check"), "{phases:?}");
+}
