@@ -77,6 +77,7 @@ pub mod prime;
 pub mod probe;
 mod reactor;
 pub mod scenario;
+mod svg;
 pub mod sync;
 mod task;
 mod time;

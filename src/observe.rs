@@ -24,6 +24,15 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Every phase, in the order of a loop iteration (main first).
+    pub const ALL: [Phase; 5] = [
+        Phase::Main,
+        Phase::Timers,
+        Phase::Poll,
+        Phase::Check,
+        Phase::Microtask,
+    ];
+
     /// A short lowercase name (`timers`, `poll`, ...).
     pub fn name(self) -> &'static str {
         match self {
@@ -58,6 +67,18 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, in declaration order.
+    pub const ALL: [Kind; 8] = [
+        Kind::Main,
+        Kind::Timeout,
+        Kind::Interval,
+        Kind::Immediate,
+        Kind::NextTick,
+        Kind::Microtask,
+        Kind::Task,
+        Kind::Wake,
+    ];
+
     /// A short lowercase name (`timeout`, `task`, ...).
     pub fn name(self) -> &'static str {
         match self {

@@ -33,6 +33,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::chunk::{ChunkObserver, Chunker, Strategy};
+use crate::svg::esc;
 use crate::{JoinHandle, MissedTickBehavior, interval, spawn};
 
 /// What the probe measures with.
@@ -370,21 +371,14 @@ pub fn render_svg(title: &str, runs: &[(String, &ProbeReport)], zoom: Option<Dur
     let panel_h = 30.0 + runs.len() as f64 * (2.0 * LANE + 16.0) + 30.0;
     let height = 50.0 + panels.len() as f64 * panel_h;
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{height}\" \
-         font-family=\"sans-serif\" font-size=\"12\">"
-    );
-    let _ = writeln!(s, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
-    let _ = writeln!(
-        s,
-        "<text x=\"10\" y=\"20\" font-size=\"15\">{}</text>",
-        esc(title)
-    );
-    let _ = writeln!(
-        s,
-        "<text x=\"10\" y=\"38\" fill=\"#555\">red: the job holding the loop (chunks in \
-         alternating shades; dark red: many chunks under a pixel each) · blue: interval ticks</text>"
+    crate::svg::open(
+        &mut s,
+        W,
+        height,
+        12,
+        title,
+        "red: the job holding the loop (chunks in alternating shades; dark red: many chunks \
+         under a pixel each) · blue: interval ticks",
     );
     let mut y = 50.0;
     for (name, span_ns) in &panels {
@@ -488,11 +482,4 @@ fn panel(s: &mut String, top: f64, name: &str, runs: &[(String, &ProbeReport)], 
             ns / 1e6
         );
     }
-}
-
-/// Escapes `s` for SVG/XML text content (not for attribute values: quotes are kept).
-pub(crate) fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }

@@ -1,25 +1,13 @@
 //! The main example's command line: right primes in its JSON lines, every documented key, and a
 //! clear message with exit status 2 on bad arguments.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-fn example() -> Option<PathBuf> {
-    let exe = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
-        .join(if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        })
-        .join("examples/interval_vs_prime");
-    exe.exists().then_some(exe)
-}
+use std::process::Command;
 
 #[test]
 fn json_lines_carry_the_right_prime_and_every_key() {
-    let Some(exe) = example() else {
-        eprintln!("skipping: the example is not built in the default target dir");
+    let Some(exe) = common::example("interval_vs_prime") else {
         return;
     };
     let out = Command::new(exe)
@@ -61,8 +49,7 @@ fn json_lines_carry_the_right_prime_and_every_key() {
 
 #[test]
 fn bad_arguments_exit_2_with_a_clear_message() {
-    let Some(exe) = example() else {
-        eprintln!("skipping: the example is not built in the default target dir");
+    let Some(exe) = common::example("interval_vs_prime") else {
         return;
     };
     for (args, expect) in [

@@ -12,24 +12,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-/// The example's binary, built by `cargo test` beside the test binaries.
-fn example(name: &str) -> Option<PathBuf> {
-    let exe = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
-        .join(if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        })
-        .join("examples")
-        .join(name);
-    let found = exe.exists().then_some(exe);
-    if found.is_none() {
-        eprintln!("skipping: the {name} example is not built in the default target dir");
-    }
-    found
-}
-
 /// A fresh path under the target directory for this test's output.
 fn out_file(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
@@ -52,7 +34,7 @@ fn complete_events(json: &str) -> Vec<Value> {
 
 #[test]
 fn interval_vs_prime_writes_one_trace_process_per_strategy() {
-    let Some(exe) = example("interval_vs_prime") else {
+    let Some(exe) = common::example("interval_vs_prime") else {
         return;
     };
     let json = out_file("ivp.json");
@@ -114,7 +96,7 @@ fn interval_vs_prime_writes_one_trace_process_per_strategy() {
 
 #[test]
 fn blocking_server_writes_its_trace_when_sigterm_stops_it() {
-    let Some(exe) = example("blocking_server") else {
+    let Some(exe) = common::example("blocking_server") else {
         return;
     };
     let json = out_file("server.json");

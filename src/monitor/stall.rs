@@ -564,27 +564,10 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
-        let phases = [
-            Phase::Main,
-            Phase::Timers,
-            Phase::Poll,
-            Phase::Check,
-            Phase::Microtask,
-        ];
-        for p in phases {
+        for p in Phase::ALL {
             assert_eq!(phase_from(u64::from(phase_code(p))), p);
         }
-        let kinds = [
-            Kind::Main,
-            Kind::Timeout,
-            Kind::Interval,
-            Kind::Immediate,
-            Kind::NextTick,
-            Kind::Microtask,
-            Kind::Task,
-            Kind::Wake,
-        ];
-        for k in kinds {
+        for k in Kind::ALL {
             assert_eq!(kind_from(u64::from(kind_code(k))), k);
         }
     }

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use super::trace::{Trace, TraceSpan};
 use crate::observe::{Kind, Phase};
-use crate::probe::esc;
+use crate::svg::esc;
 
 /// Width of the drawing.
 const W: f64 = 1100.0;
@@ -17,25 +17,6 @@ const W: f64 = 1100.0;
 const LEFT: f64 = 130.0;
 /// Height of one lane.
 const LANE: f64 = 16.0;
-/// The lanes of a run, top to bottom.
-const PHASES: [Phase; 5] = [
-    Phase::Main,
-    Phase::Timers,
-    Phase::Poll,
-    Phase::Check,
-    Phase::Microtask,
-];
-/// Every kind, in legend order.
-const KINDS: [Kind; 8] = [
-    Kind::Main,
-    Kind::Timeout,
-    Kind::Interval,
-    Kind::Immediate,
-    Kind::NextTick,
-    Kind::Microtask,
-    Kind::Task,
-    Kind::Wake,
-];
 
 fn colour(k: Kind) -> &'static str {
     match k {
@@ -57,7 +38,7 @@ struct Bar {
     end: u64,
     spans: u64,
     busy: u64,
-    /// Time per kind (indexed as [`KINDS`]).
+    /// Time per kind (indexed as [`Kind::ALL`]).
     by_kind: [u64; 8],
     /// The label of the first span (shown when the bar is one span).
     label: String,
@@ -81,7 +62,7 @@ impl Bar {
         self.end = self.end.max(s.end_ns());
         self.spans += 1;
         self.busy += s.dur_ns;
-        let k = KINDS.iter().position(|&k| k == s.kind).unwrap_or(0);
+        let k = Kind::ALL.iter().position(|&k| k == s.kind).unwrap_or(0);
         self.by_kind[k] += s.dur_ns.max(1);
     }
 
@@ -92,7 +73,7 @@ impl Bar {
             .enumerate()
             .max_by_key(|&(_, t)| *t)
             .unwrap_or((0, &0));
-        KINDS[i]
+        Kind::ALL[i]
     }
 }
 
@@ -120,28 +101,20 @@ pub fn render_timeline_svg(title: &str, runs: &[(&str, &Trace)]) -> String {
     let plot = W - LEFT - 10.0;
     let x = |ns: u64| LEFT + (ns as f64 / span_ns) * plot;
     let px_ns = span_ns / plot;
-    let run_h = LANE * (PHASES.len() + 1) as f64 + 24.0;
+    let run_h = LANE * (Phase::ALL.len() + 1) as f64 + 24.0;
     let height = 78.0 + runs.len() as f64 * run_h + 30.0;
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{height}\" \
-         font-family=\"sans-serif\" font-size=\"11\">"
-    );
-    let _ = writeln!(s, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
-    let _ = writeln!(
-        s,
-        "<text x=\"10\" y=\"20\" font-size=\"15\">{}</text>",
-        esc(title)
-    );
-    let _ = writeln!(
-        s,
-        "<text x=\"10\" y=\"38\" fill=\"#555\">each bar: callbacks and task polls running on the \
-         loop, one lane per phase (spans under a pixel apart merged; hover for details) · \
-         ticks: interval firings</text>"
+    crate::svg::open(
+        &mut s,
+        W,
+        height,
+        11,
+        title,
+        "each bar: callbacks and task polls running on the loop, one lane per phase (spans \
+         under a pixel apart merged; hover for details) · ticks: interval firings",
     );
     let mut lx = 10.0;
-    for k in KINDS {
+    for k in Kind::ALL {
         let _ = writeln!(
             s,
             "<rect x=\"{lx:.1}\" y=\"48\" width=\"10\" height=\"10\" fill=\"{}\"/>\
@@ -174,7 +147,7 @@ pub fn render_timeline_svg(title: &str, runs: &[(&str, &Trace)]) -> String {
             trace.elapsed_ns as f64 / 1e6
         );
         y += 16.0;
-        for phase in PHASES {
+        for phase in Phase::ALL {
             let _ = writeln!(
                 s,
                 "<text x=\"20\" y=\"{:.1}\" fill=\"#333\">{}</text>\
@@ -286,7 +259,11 @@ mod tests {
             elapsed_ns: 1_000_000,
         };
         let svg = render_timeline_svg("t <&>", &[("a&b", &trace)]);
-        assert_eq!(svg.matches("<rect").count(), 1 + KINDS.len() + 2, "{svg}");
+        assert_eq!(
+            svg.matches("<rect").count(),
+            1 + Kind::ALL.len() + 2,
+            "{svg}"
+        );
         assert!(svg.contains("100 spans, 0.040 ms busy"));
         assert!(svg.contains("interval: 0.100 ms"));
         assert!(svg.contains("t &lt;&amp;&gt;") && svg.contains("a&amp;b"));

@@ -114,3 +114,22 @@ pub fn busy(d: std::time::Duration) {
         std::hint::spin_loop();
     }
 }
+
+/// An example's binary, built by `cargo test` in the default target directory beside the test
+/// binaries; `None` (and a line saying the test is skipped) when it is not there.
+pub fn example(name: &str) -> Option<std::path::PathBuf> {
+    let exe = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join(if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        })
+        .join("examples")
+        .join(name);
+    let found = exe.exists().then_some(exe);
+    if found.is_none() {
+        eprintln!("skipping: the {name} example is not built in the default target dir");
+    }
+    found
+}

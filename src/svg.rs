@@ -1,0 +1,36 @@
+//! The little SVG both drawings need (`probe::render_svg`, `monitor::render_timeline_svg`):
+//! a document head with a title and a caption, and text escaping. Drawings are written as text;
+//! a drawing library would be a dependency for a few dozen `<rect>`s.
+
+use std::fmt::Write as _;
+
+/// Escapes `s` for SVG/XML text content (not for attribute values: quotes are kept).
+pub(crate) fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Opens an SVG document `width` x `height` on a white background, with `title` (escaped) and a
+/// grey one-line `caption` (written as given) above the drawing, which starts at y = 50.
+pub(crate) fn open(
+    s: &mut String,
+    width: f64,
+    height: f64,
+    font_size: u32,
+    title: &str,
+    caption: &str,
+) {
+    let _ = writeln!(
+        s,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         font-family=\"sans-serif\" font-size=\"{font_size}\">"
+    );
+    let _ = writeln!(s, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
+    let _ = writeln!(
+        s,
+        "<text x=\"10\" y=\"20\" font-size=\"15\">{}</text>",
+        esc(title)
+    );
+    let _ = writeln!(s, "<text x=\"10\" y=\"38\" fill=\"#555\">{caption}</text>");
+}
