@@ -1,0 +1,366 @@
+//! The public face of the loop: [`Builder`], [`EventLoop`] and the free functions that reach
+//! the loop running on this thread.
+
+use super::*;
+
+/// Builds an [`EventLoop`] with non-default settings.
+///
+/// ```
+/// let ev = executor::EventLoop::builder().build().expect("poller");
+/// assert_eq!(ev.block_on(async { 2 + 2 }), 4);
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Builder {
+    /// Threads of the offload pool; `None`: the machine's available parallelism.
+    pub(super) offload_threads: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with default settings.
+    pub fn new() -> Self {
+        Builder::default()
+    }
+
+    /// Sets the number of threads of the pool that runs offloaded jobs (started on first use).
+    ///
+    /// # Panics
+    /// If `n` is zero.
+    pub fn offload_threads(&mut self, n: usize) -> &mut Self {
+        assert!(
+            n > 0,
+            "executor::Builder::offload_threads: the pool needs at least one thread"
+        );
+        self.offload_threads = Some(n);
+        self
+    }
+
+    /// Creates the loop. Fails only if the OS poller cannot be created (out of file descriptors).
+    pub fn build(&self) -> io::Result<EventLoop> {
+        Ok(EventLoop {
+            inner: Inner::new(Reactor::new()?, self),
+        })
+    }
+}
+
+/// A single-threaded event loop with Node.js's phases and queues.
+///
+/// `EventLoop` is `!Send`: it, its tasks and its callbacks stay on the thread that created it.
+///
+/// ```
+/// use std::time::Duration;
+/// use executor::{EventLoop, set_immediate, set_timeout, next_tick, queue_microtask};
+///
+/// let ev = EventLoop::new();
+/// let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+/// let l = log.clone();
+/// ev.run(move || {
+///     let (a, b, c, d) = (l.clone(), l.clone(), l.clone(), l.clone());
+///     set_timeout(Duration::from_millis(1), move || a.borrow_mut().push("timeout"));
+///     set_immediate(move || b.borrow_mut().push("immediate"));
+///     queue_microtask(move || c.borrow_mut().push("microtask"));
+///     next_tick(move || d.borrow_mut().push("tick"));
+///     l.borrow_mut().push("main");
+/// });
+/// // (timeout vs immediate from the main script depends on timing, as in Node.js)
+/// assert_eq!(&log.borrow()[..3], ["main", "tick", "microtask"]);
+/// ```
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<executor::EventLoop>();
+/// ```
+pub struct EventLoop {
+    inner: Rc<Inner>,
+}
+
+impl fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl Default for EventLoop {
+    fn default() -> Self {
+        EventLoop::new()
+    }
+}
+
+impl EventLoop {
+    /// Creates a loop with default settings.
+    ///
+    /// # Panics
+    /// If the OS poller cannot be created; use [`Builder::build`] to handle that error.
+    pub fn new() -> Self {
+        Builder::new()
+            .build()
+            .expect("executor: cannot create the event loop's poller")
+    }
+
+    /// A builder for non-default settings.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// Runs `main` as the main script, then the loop until no referenced handle is left (as a
+    /// Node.js process does), and returns what `main` returned.
+    ///
+    /// A panic in a callback propagates out of `run` like an uncaught exception; the loop stays
+    /// consistent and can be run again or dropped (which frees every task and timer).
+    ///
+    /// # Panics
+    /// If called while a loop is already running on this thread.
+    ///
+    /// ```
+    /// let ev = executor::EventLoop::new();
+    /// let n = ev.run(|| {
+    ///     executor::set_timeout(std::time::Duration::from_millis(2), || println!("later"));
+    ///     42
+    /// });
+    /// assert_eq!(n, 42);
+    /// ```
+    pub fn run<R>(&self, main: impl FnOnce() -> R) -> R {
+        let _enter = context::enter(&self.inner, "EventLoop::run");
+        self.inner.phase.set(Phase::Main);
+        let out = self.inner.traced(Kind::Main, 0, None, main);
+        self.inner.drain_queues();
+        self.inner.run_loop(&|| false);
+        out
+    }
+
+    /// Runs the loop until `fut` resolves, and returns its output.
+    ///
+    /// `fut` is polled first (as the main script), then whenever it is woken, from the
+    /// microtask queue, like a promise continuation. Tasks it spawned and did not await stay
+    /// suspended in the loop (they run again if the loop runs again, and are dropped with it).
+    ///
+    /// # Panics
+    /// If called while a loop is already running on this thread (nested `block_on` would
+    /// deadlock), or if `fut` panics.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let ev = executor::EventLoop::new();
+    /// let v = ev.block_on(async {
+    ///     executor::sleep(Duration::from_millis(1)).await;
+    ///     executor::spawn(async { 7 }).await.unwrap()
+    /// });
+    /// assert_eq!(v, 7);
+    /// ```
+    pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        let inner = &self.inner;
+        let _enter = context::enter(inner, "EventLoop::block_on");
+        let out = Cell::new(None);
+        let mut wrapper = pin!(async {
+            out.set(Some(fut.await));
+        });
+        let dyn_fut: Pin<&mut dyn Future<Output = ()>> = wrapper.as_mut();
+        // SAFETY: the erased reference is stored in `inner.main` only until `MainGuard` drops,
+        // which happens before `wrapper` (declared earlier, so dropped later) goes out of scope,
+        // on return and on unwind alike; it is only used on this thread, by `poll_main`, while
+        // this `block_on` frame is alive.
+        let dyn_fut: MainFuture = unsafe {
+            std::mem::transmute::<Pin<&mut dyn Future<Output = ()>>, MainFuture>(dyn_fut)
+        };
+        struct MainGuard<'a>(&'a Inner);
+        impl Drop for MainGuard<'_> {
+            fn drop(&mut self) {
+                self.0.main.borrow_mut().take();
+                self.0.main_pending.set(false);
+                self.0.polling_main.set(false);
+                self.0.main_waker.borrow_mut().take();
+            }
+        }
+        let _guard = MainGuard(inner);
+        let id = inner.next_task_id.get() + 1;
+        inner.next_task_id.set(id);
+        let main_task = TaskRef { key: MAIN_KEY, id };
+        inner.main_task.set(main_task);
+        let header = Arc::new(Header {
+            task: main_task,
+            loop_id: inner.id,
+            scheduled: AtomicBool::new(true),
+        });
+        *inner.main_waker.borrow_mut() = Some(new_waker(header));
+        *inner.main.borrow_mut() = Some(dyn_fut);
+        inner.main_pending.set(true);
+        inner.phase.set(Phase::Main);
+        inner.poll_main();
+        inner.drain_queues();
+        inner.run_loop(&|| !inner.main_pending.get());
+        drop(_guard);
+        out.take()
+            .expect("executor: block_on's future did not complete")
+    }
+
+    /// Spawns a task on this loop from outside it; it starts when the loop runs.
+    #[track_caller]
+    pub fn spawn<F>(&self, fut: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.inner.spawn(fut, Location::caller())
+    }
+
+    /// Installs an observer, told about every callback and task poll from now on (see
+    /// [`LoopObserver`]).
+    pub fn add_observer(&self, observer: Rc<dyn LoopObserver>) {
+        self.inner.observers.borrow_mut().push(observer);
+        self.inner.observed.set(true);
+    }
+
+    /// Removes an observer installed with [`add_observer`](Self::add_observer) (compared by
+    /// pointer). Returns whether it was installed.
+    pub fn remove_observer(&self, observer: &Rc<dyn LoopObserver>) -> bool {
+        let mut obs = self.inner.observers.borrow_mut();
+        let before = obs.len();
+        obs.retain(|o| !Rc::ptr_eq(o, observer));
+        self.inner.observed.set(!obs.is_empty());
+        obs.len() != before
+    }
+
+    /// What the loop has done so far.
+    pub fn stats(&self) -> LoopStats {
+        self.inner.stats.get()
+    }
+
+    /// Whether a referenced handle (timer, immediate, task, pending wake, offloaded job) is left.
+    pub fn is_alive(&self) -> bool {
+        self.inner.alive()
+    }
+}
+
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        // Destructors of futures and callbacks may call the API; let them, when we can.
+        let _enter = (!context::is_running()).then(|| context::enter(&self.inner, "drop"));
+        self.inner.shutdown();
+    }
+}
+
+/// Runs `main` on a new loop, then the loop until idle. See [`EventLoop::run`].
+pub fn run<R>(main: impl FnOnce() -> R) -> R {
+    EventLoop::new().run(main)
+}
+
+/// Runs `fut` to completion on a new loop. See [`EventLoop::block_on`].
+pub fn block_on<F: Future>(fut: F) -> F::Output {
+    EventLoop::new().block_on(fut)
+}
+
+/// Spawns a task on the running loop. Its first poll is queued as a microtask.
+///
+/// # Panics
+/// If no loop is running on this thread.
+///
+/// ```
+/// executor::block_on(async {
+///     let h = executor::spawn(async { "done" });
+///     assert_eq!(h.await.unwrap(), "done");
+/// });
+/// ```
+#[track_caller]
+pub fn spawn<F>(fut: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let location = Location::caller();
+    context::with_current("spawn", |inner| inner.spawn(fut, location))
+}
+
+/// The running loop's cached time: read by the timers phase (when any timer exists), after a
+/// poll phase that slept, and whenever a timer starts.
+///
+/// # Panics
+/// If no loop is running on this thread.
+#[track_caller]
+pub fn now() -> Instant {
+    context::with_current("now", Inner::now)
+}
+
+/// What the running loop has done so far.
+///
+/// # Panics
+/// If no loop is running on this thread.
+#[track_caller]
+pub fn loop_stats() -> LoopStats {
+    context::with_current("loop_stats", |inner| inner.stats.get())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Small tests of the parts that use `unsafe` (the current-loop pointer, task pinning, the
+    //! `block_on` lifetime erasure), sized to run under `cargo +nightly miri test --lib`.
+
+    use super::*;
+    use std::cell::RefCell;
+
+    #[test]
+    fn block_on_borrows_locals_and_returns_output() {
+        let data = String::from("abc");
+        let ev = EventLoop::new();
+        let n = ev.block_on(async { data.len() });
+        assert_eq!(n, 3);
+        assert_eq!(data, "abc");
+    }
+
+    #[test]
+    fn tasks_yield_join_and_abort() {
+        let ev = EventLoop::new();
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let l = log.clone();
+        ev.block_on(async move {
+            let l1 = l.clone();
+            let a = crate::spawn(async move {
+                for i in 0..3 {
+                    l1.borrow_mut().push(i);
+                    crate::yield_now().await;
+                }
+                "a"
+            });
+            let b = crate::spawn(std::future::pending::<()>());
+            crate::yield_now().await;
+            b.abort();
+            assert!(b.await.unwrap_err().is_cancelled());
+            assert_eq!(a.await.unwrap(), "a");
+        });
+        assert_eq!(*log.borrow(), [0, 1, 2]);
+    }
+
+    #[test]
+    fn dropping_a_loop_with_pending_tasks_frees_them() {
+        let ev = EventLoop::new();
+        let marker = Rc::new(());
+        let m = marker.clone();
+        let h = ev.spawn(async move {
+            let _m = m;
+            std::future::pending::<()>().await;
+        });
+        ev.block_on(crate::yield_now());
+        assert_eq!(Rc::strong_count(&marker), 2);
+        drop(ev);
+        assert_eq!(Rc::strong_count(&marker), 1);
+        assert!(h.is_finished());
+    }
+
+    #[test]
+    fn wake_from_another_thread() {
+        let ev = EventLoop::new();
+        let v = ev.block_on(async {
+            let (tx, rx) = futures::channel::oneshot::channel();
+            let t = std::thread::spawn(move || tx.send(5).unwrap());
+            let v = rx.await.unwrap();
+            t.join().unwrap();
+            v
+        });
+        assert_eq!(v, 5);
+    }
+
+    #[test]
+    fn panicking_task_is_caught() {
+        let ev = EventLoop::new();
+        let e = ev.block_on(async { crate::spawn(async { panic!("x") }).await.unwrap_err() });
+        assert!(e.is_panic());
+    }
+}

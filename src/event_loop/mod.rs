@@ -1,0 +1,226 @@
+//! The event loop: its state ([`Inner`], here), its phases (`phases.rs`), its tasks and the
+//! `block_on` future (`tasks.rs`), its observers (`observers.rs`), and the public
+//! [`EventLoop`] and [`Builder`] (`handle.rs`).
+//!
+//! # The phase list
+//! ```text
+//!   main closure / block_on future ──► drain nextTick + microtasks
+//!   ┌─► timers   every due timer, list by list (Node.js order)   ─┐ after every callback or
+//!   │   poll     wait for the next timer, a wake-up or I/O;       │ task poll: drain nextTick,
+//!   │            then run wakes that came from other threads      │ then microtasks, until
+//!   │   check    setImmediate callbacks and yielded tasks queued  │ both are empty
+//!   │            before the phase began                          ─┘
+//!   └── while a referenced handle is left
+//! ```
+//! As in libuv's `uv_run`, the first timers phase runs before the loop and each later one at the
+//! end of the previous iteration, right before the liveness check, so a loop whose last timer just
+//! fired can end without sleeping once more.
+//!
+//! # Invariants
+//! - No `RefCell` of [`Inner`] is borrowed while user code runs (callbacks, polls, wakes, drops).
+//! - `now` is the loop time: read at the start of the timers phase (when any timer exists) and
+//!   after a poll phase that waited, and refreshed whenever a timer is started (Node.js reads the
+//!   clock in `setTimeout` too).
+
+mod handle;
+mod observers;
+mod phases;
+mod tasks;
+
+pub use handle::{Builder, EventLoop, block_on, loop_stats, now, run, spawn};
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::panic::Location;
+use std::pin::{Pin, pin};
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use crate::context;
+use crate::immediates::Immediates;
+use crate::microtasks::{Job, MicroQueues};
+use crate::observe::{Kind, LoopObserver, Phase, Span};
+use crate::reactor::Reactor;
+use crate::task::{JoinHandle, Runnable, new_task};
+use crate::timers::Timers;
+use crate::waker::{Header, Remote, TaskRef, header_of, new_waker};
+
+/// Slab key reserved for the `block_on` future (never a real slab key).
+const MAIN_KEY: usize = usize::MAX;
+
+/// Source of loop ids (unique per process).
+static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A spawned task in the loop's slab.
+struct TaskSlot {
+    /// The task's unique id (slab keys are reused; ids are not).
+    id: u64,
+    /// The task.
+    task: Rc<dyn Runnable>,
+    /// Where it was spawned (`#[track_caller]`), for observers.
+    location: &'static Location<'static>,
+}
+
+/// The `block_on` future, with its lifetime erased for the duration of `block_on`.
+type MainFuture = Pin<&'static mut dyn Future<Output = ()>>;
+
+/// Counters describing what a loop has done, for tests, tools and curious users.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoopStats {
+    /// Loop iterations (poll phases) run.
+    pub iterations: u64,
+    /// Poll phases that asked the OS poller (blocked or checked for I/O). An idle loop waiting
+    /// for a far timer does this once, not once per millisecond.
+    pub os_waits: u64,
+    /// Task polls run.
+    pub task_polls: u64,
+    /// Tasks spawned.
+    pub tasks_spawned: u64,
+}
+
+/// The state of one loop, shared (`Rc`) by the [`EventLoop`] and the handles that point into it.
+pub(crate) struct Inner {
+    /// Process-unique id of this loop.
+    pub(crate) id: u64,
+    /// A weak reference to this very `Inner`, handed to handles.
+    pub(crate) weak_self: Weak<Inner>,
+    /// The cached loop time.
+    now: Cell<Instant>,
+    /// The timers phase.
+    pub(crate) timers: Timers,
+    /// The check phase.
+    pub(crate) immediates: Immediates,
+    /// nextTick and microtask queues.
+    pub(crate) queues: MicroQueues,
+    /// Spawned tasks that have not finished.
+    tasks: RefCell<Slab<TaskSlot>>,
+    /// Last task id handed out.
+    next_task_id: Cell<u64>,
+    /// The task being polled right now (for `yield_now`'s fast path).
+    polling: RefCell<Option<Rc<dyn Runnable>>>,
+    /// The `block_on` future while `block_on` runs and the future is not being polled.
+    main: RefCell<Option<MainFuture>>,
+    /// Whether a `block_on` future is pending (it keeps the loop alive).
+    main_pending: Cell<bool>,
+    /// Waker of the `block_on` future (made by `new_waker`). Borrowed (shared) while it polls.
+    main_waker: RefCell<Option<Waker>>,
+    /// Whether the `block_on` future is being polled (for `yield_now`'s fast path).
+    polling_main: Cell<bool>,
+    /// The `block_on` future as a queue entry: `MAIN_KEY` and an id unique to this `block_on`
+    /// call (so a waker kept from an earlier call cannot poll a later call's future).
+    main_task: Cell<TaskRef>,
+    /// Cross-thread wakes.
+    pub(crate) remote: Arc<Remote>,
+    /// Reused buffer for draining `remote`.
+    remote_buf: RefCell<Vec<TaskRef>>,
+    /// The poll phase's wait.
+    pub(crate) reactor: Reactor,
+    /// Extra referenced handles (I/O watchers, offloaded jobs): the loop stays alive while > 0.
+    keep_alive: Cell<usize>,
+    /// Counters.
+    stats: Cell<LoopStats>,
+    /// The offload worker pool, started on first use, joined when the loop is dropped.
+    pub(crate) pool: crate::offload::PoolSlot,
+    /// Installed observers. Never borrowed while user code runs.
+    observers: RefCell<Vec<Rc<dyn LoopObserver>>>,
+    /// Whether `observers` is non-empty (the one branch paid per callback when nobody observes).
+    observed: Cell<bool>,
+    /// The phase the loop is in (for observers).
+    phase: Cell<Phase>,
+}
+
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("id", &self.id)
+            .field("timers_refed", &self.timers.ref_count())
+            .field("tasks", &self.tasks.borrow().len())
+            .field("stats", &self.stats.get())
+            .finish()
+    }
+}
+
+impl Inner {
+    pub(super) fn new(reactor: Reactor, builder: &Builder) -> Rc<Inner> {
+        let remote = Arc::new(Remote::new(reactor.poller.clone()));
+        let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
+        crate::waker::registry::insert(id, &remote);
+        Rc::new_cyclic(|weak| Inner {
+            id,
+            weak_self: weak.clone(),
+            now: Cell::new(Instant::now()),
+            timers: Timers::default(),
+            immediates: Immediates::default(),
+            queues: MicroQueues::default(),
+            tasks: RefCell::new(Slab::new()),
+            next_task_id: Cell::new(0),
+            polling: RefCell::new(None),
+            main: RefCell::new(None),
+            main_pending: Cell::new(false),
+            main_waker: RefCell::new(None),
+            polling_main: Cell::new(false),
+            main_task: Cell::new(TaskRef {
+                key: MAIN_KEY,
+                id: 0,
+            }),
+            remote,
+            remote_buf: RefCell::new(Vec::new()),
+            reactor,
+            keep_alive: Cell::new(0),
+            stats: Cell::new(LoopStats::default()),
+            pool: crate::offload::PoolSlot::new(builder.offload_threads),
+            observers: RefCell::new(Vec::new()),
+            observed: Cell::new(false),
+            phase: Cell::new(Phase::Main),
+        })
+    }
+
+    /// The cached loop time.
+    #[inline]
+    pub(crate) fn now(&self) -> Instant {
+        self.now.get()
+    }
+
+    /// Reads the clock into the loop time and returns it.
+    #[inline]
+    pub(crate) fn update_time(&self) -> Instant {
+        let now = Instant::now();
+        self.now.set(now);
+        now
+    }
+
+    fn bump(&self, f: impl FnOnce(&mut LoopStats)) {
+        let mut s = self.stats.get();
+        f(&mut s);
+        self.stats.set(s);
+    }
+
+    // ----- liveness -------------------------------------------------------------------------
+
+    /// Whether a referenced handle is left (Node.js's "the process stays alive").
+    pub(crate) fn alive(&self) -> bool {
+        self.timers.ref_count() != 0
+            || self.immediates.has_urgent()
+            || !self.tasks.borrow().is_empty()
+            || self.main_pending.get()
+            || self.keep_alive.get() != 0
+            || self.remote.has_pending()
+            || self.remote.external_refs.load(Ordering::Acquire) != 0
+    }
+
+    /// Adds (`+1`) or removes (`-1`) a referenced handle that is not a timer, immediate or task:
+    /// an I/O source with a waiter (see `reactor.rs`). (Offloaded jobs are released by worker
+    /// threads, so they count in `Remote::external_refs` instead.)
+    pub(crate) fn add_keep_alive(&self, delta: isize) {
+        let n = self.keep_alive.get() as isize + delta;
+        debug_assert!(n >= 0, "keep-alive count went negative");
+        self.keep_alive.set(n.max(0) as usize);
+    }
+}

@@ -1,0 +1,161 @@
+//! The phases of one loop iteration, in libuv's order, and the nextTick/microtask drain that
+//! follows every callback.
+
+use super::*;
+
+impl Inner {
+    /// Runs the loop until `stop()` or until no referenced handle is left (libuv's `uv_run`).
+    pub(super) fn run_loop(&self, stop: &dyn Fn() -> bool) {
+        let mut alive = self.alive();
+        if alive && !stop() {
+            self.run_timers();
+        }
+        while alive && !stop() {
+            self.run_once(stop);
+            alive = self.alive();
+        }
+    }
+
+    /// One iteration: poll, check, then the next iteration's timers (see the module docs for
+    /// why the timers phase sits at the end).
+    fn run_once(&self, stop: &dyn Fn() -> bool) {
+        self.bump(|s| s.iterations += 1);
+        self.poll_phase();
+        if stop() {
+            return;
+        }
+        self.run_check();
+        if stop() {
+            return;
+        }
+        self.run_timers();
+    }
+
+    /// Timers phase.
+    fn run_timers(&self) {
+        self.phase.set(Phase::Timers);
+        // With no timer at all there is nothing to compare the clock with: a loop of yields
+        // then costs no clock read per iteration (starting a timer reads the clock anyway).
+        if self.timers.next_expiry().is_none() {
+            return;
+        }
+        let now = self.update_time();
+        self.timers.run_due(self, now);
+    }
+
+    /// Poll phase: wait (the loop's only sleep), run the I/O callbacks, then the wakes that came
+    /// from other threads.
+    fn poll_phase(&self) {
+        self.phase.set(Phase::Poll);
+        let timeout = self.poll_timeout();
+        if timeout != Some(Duration::ZERO) || !self.reactor.can_skip_zero_wait() {
+            self.bump(|s| s.os_waits += 1);
+            self.reactor.wait(timeout);
+            self.update_time();
+            self.run_io();
+        }
+        self.run_remote();
+    }
+
+    /// The poll phase's I/O callbacks: wakes each task waiting on a source the wait reported
+    /// ready, each followed by a drain, so the task runs right here, in the poll phase (work it
+    /// queues with `set_immediate` runs in this iteration's check phase, before any timer).
+    fn run_io(&self) {
+        let mut wakers = std::mem::take(&mut *self.reactor.wake_buf().borrow_mut());
+        let delta = self.reactor.dispatch(&mut wakers);
+        self.add_keep_alive(delta);
+        for (i, w) in wakers.iter().enumerate() {
+            // A panic in a drained callback must not lose the wakes behind it.
+            struct Requeue<'a>(&'a Inner, &'a [Waker]);
+            impl Drop for Requeue<'_> {
+                fn drop(&mut self) {
+                    for w in self.1 {
+                        self.0
+                            .queues
+                            .micro
+                            .borrow_mut()
+                            .push_back(Job::Wake(w.clone()));
+                    }
+                }
+            }
+            let guard = Requeue(self, &wakers[i + 1..]);
+            self.traced(Kind::Wake, 0, None, || w.wake_by_ref());
+            self.drain_queues();
+            std::mem::forget(guard);
+        }
+        wakers.clear();
+        *self.reactor.wake_buf().borrow_mut() = wakers;
+    }
+
+    /// Check phase.
+    fn run_check(&self) {
+        self.phase.set(Phase::Check);
+        self.immediates.run(self);
+    }
+
+    /// How long the poll phase may sleep (`None`: until woken).
+    fn poll_timeout(&self) -> Option<Duration> {
+        if self.immediates.has_urgent() || self.remote.has_pending() || !self.alive() {
+            return Some(Duration::ZERO);
+        }
+        let expiry = self.timers.next_expiry()?;
+        Some(expiry.saturating_duration_since(Instant::now()))
+    }
+
+    /// Polls the tasks woken from other threads, each followed by a drain.
+    fn run_remote(&self) {
+        if !self.remote.has_pending() {
+            return;
+        }
+        let mut buf = std::mem::take(&mut *self.remote_buf.borrow_mut());
+        self.remote.take_into(&mut buf);
+        for (i, &t) in buf.iter().enumerate() {
+            // A panic in a drained callback must not lose the wakes behind it.
+            struct Requeue<'a>(&'a Inner, &'a [TaskRef]);
+            impl Drop for Requeue<'_> {
+                fn drop(&mut self) {
+                    for &t in self.1 {
+                        self.0.queues.micro.borrow_mut().push_back(Job::Task(t));
+                    }
+                }
+            }
+            let guard = Requeue(self, &buf[i + 1..]);
+            self.poll_task(t);
+            self.drain_queues();
+            std::mem::forget(guard);
+        }
+        buf.clear();
+        *self.remote_buf.borrow_mut() = buf;
+    }
+
+    /// Drains the nextTick queue, then the microtask queue, until both are empty.
+    #[inline]
+    pub(crate) fn drain_queues(&self) {
+        if self.queues.is_empty() {
+            return;
+        }
+        let phase = self.phase.replace(Phase::Microtask);
+        loop {
+            while let Some(job) = self.queues.pop_tick() {
+                self.run_job(job, Kind::NextTick);
+            }
+            while let Some(job) = self.queues.pop_micro() {
+                self.run_job(job, Kind::Microtask);
+            }
+            if self.queues.ticks.borrow().is_empty() {
+                break;
+            }
+        }
+        self.phase.set(phase);
+    }
+
+    /// Runs one queued job; `kind` says what a plain callback is (for observers).
+    #[inline]
+    pub(crate) fn run_job(&self, job: Job, kind: Kind) {
+        match job {
+            Job::Callback(f) => self.traced(kind, 0, None, f),
+            Job::Task(t) => self.poll_task(t),
+            Job::Wake(w) => self.traced(Kind::Wake, 0, None, || w.wake()),
+        }
+    }
+}
