@@ -205,7 +205,8 @@ impl EventLoop {
     /// Installs an observer, told about every callback and task poll from now on (see
     /// [`LoopObserver`]).
     pub fn add_observer(&self, observer: Rc<dyn LoopObserver>) {
-        self.inner.observers.borrow_mut().push(observer);
+        let mut obs = self.inner.observers.borrow_mut();
+        *obs = obs.iter().cloned().chain([observer]).collect();
         self.inner.observed.set(true);
     }
 
@@ -214,7 +215,11 @@ impl EventLoop {
     pub fn remove_observer(&self, observer: &Rc<dyn LoopObserver>) -> bool {
         let mut obs = self.inner.observers.borrow_mut();
         let before = obs.len();
-        obs.retain(|o| !Rc::ptr_eq(o, observer));
+        *obs = obs
+            .iter()
+            .filter(|o| !Rc::ptr_eq(o, observer))
+            .cloned()
+            .collect();
         self.inner.observed.set(!obs.is_empty());
         obs.len() != before
     }

@@ -128,8 +128,10 @@ pub(crate) struct Inner {
     stats: Cell<LoopStats>,
     /// The offload worker pool, started on first use, joined when the loop is dropped.
     pub(crate) pool: crate::offload::PoolSlot,
-    /// Installed observers. Never borrowed while user code runs.
-    observers: RefCell<Vec<Rc<dyn LoopObserver>>>,
+    /// Installed observers, copied on write: a span holds its own `Rc` of the list (one count
+    /// increment, no allocation), so an observer added or removed mid-span changes the list for
+    /// later spans only, and the span's exit goes to the observers its enter went to.
+    observers: RefCell<Rc<[Rc<dyn LoopObserver>]>>,
     /// Whether `observers` is non-empty (the one branch paid per callback when nobody observes).
     observed: Cell<bool>,
     /// The phase the loop is in (for observers).
@@ -176,7 +178,7 @@ impl Inner {
             keep_alive: Cell::new(0),
             stats: Cell::new(LoopStats::default()),
             pool: crate::offload::PoolSlot::new(builder.offload_threads),
-            observers: RefCell::new(Vec::new()),
+            observers: RefCell::new(Rc::from([])),
             observed: Cell::new(false),
             phase: Cell::new(Phase::Main),
         })

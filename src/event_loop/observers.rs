@@ -4,7 +4,7 @@
 use super::*;
 
 /// Tells the observers that a span ended when dropped (also on unwind).
-struct SpanExit(Vec<Rc<dyn LoopObserver>>);
+struct SpanExit(Rc<[Rc<dyn LoopObserver>]>);
 
 impl Drop for SpanExit {
     fn drop(&mut self) {
@@ -40,7 +40,7 @@ impl Inner {
     #[cold]
     fn enter_span(&self, span: &Span) -> SpanExit {
         let observers = self.observers.borrow().clone();
-        for o in &observers {
+        for o in observers.iter() {
             o.enter(span);
         }
         SpanExit(observers)
@@ -50,7 +50,7 @@ impl Inner {
     pub(crate) fn interval_tick(&self, timer_id: u64) {
         if self.observed.get() {
             let observers = self.observers.borrow().clone();
-            for o in &observers {
+            for o in observers.iter() {
                 o.interval_tick(timer_id);
             }
         }
