@@ -1,6 +1,8 @@
 //! Panics: in a task they become a JoinError and the loop carries on; in a plain callback they
 //! propagate out of `run` like an uncaught exception, and the loop stays usable and droppable.
 
+mod common;
+
 use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
@@ -144,4 +146,48 @@ fn a_task_can_abort_itself() {
         assert!(h.is_finished());
         assert!(h.await.unwrap_err().is_cancelled());
     });
+}
+
+#[test]
+fn wakes_from_another_thread_behind_a_panicking_callback_are_not_lost() {
+    let log = common::bounded(20, || {
+        let ev = EventLoop::new();
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let (tx_a, rx_a) = futures::channel::oneshot::channel::<()>();
+        let (tx_b, rx_b) = futures::channel::oneshot::channel::<()>();
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            ev.run(|| {
+                let (a, b) = (log.clone(), log.clone());
+                spawn(async move {
+                    rx_a.await.unwrap();
+                    a.borrow_mut().push("a");
+                    executor::queue_microtask(|| panic!("a callback fails"));
+                });
+                spawn(async move {
+                    rx_b.await.unwrap();
+                    b.borrow_mut().push("b");
+                });
+                // Both wakes arrive from another thread while the loop is busy here, so the next
+                // poll phase takes them as one batch: a, then b.
+                let mut senders = Some((tx_a, tx_b));
+                set_timeout(Duration::from_millis(1), move || {
+                    let (tx_a, tx_b) = senders.take().unwrap();
+                    std::thread::spawn(move || {
+                        tx_a.send(()).unwrap();
+                        tx_b.send(()).unwrap();
+                    })
+                    .join()
+                    .unwrap();
+                });
+            })
+        }));
+        assert!(r.is_err(), "the callback's panic propagates out of run");
+        assert_eq!(*log.borrow(), ["a"]);
+        // `b` was woken in the same batch: it runs when the loop runs again (a lost wake would
+        // leave its task pending for ever and the bound would fail the test).
+        ev.run(|| {});
+        let out = log.borrow().clone();
+        out
+    });
+    assert_eq!(log, ["a", "b"]);
 }

@@ -64,27 +64,32 @@ impl Inner {
         let mut wakers = std::mem::take(&mut *self.reactor.wake_buf().borrow_mut());
         let delta = self.reactor.dispatch(&mut wakers);
         self.add_keep_alive(delta);
-        for (i, w) in wakers.iter().enumerate() {
-            // A panic in a drained callback must not lose the wakes behind it.
-            struct Requeue<'a>(&'a Inner, &'a [Waker]);
-            impl Drop for Requeue<'_> {
-                fn drop(&mut self) {
-                    for w in self.1 {
-                        self.0
-                            .queues
-                            .micro
-                            .borrow_mut()
-                            .push_back(Job::Wake(w.clone()));
-                    }
-                }
+        self.each_then_drain(
+            &wakers,
+            |w| self.traced(Kind::Wake, 0, None, || w.wake_by_ref()),
+            |w| Job::Wake(w.clone()),
+        );
+        wakers.clear();
+        *self.reactor.wake_buf().borrow_mut() = wakers;
+    }
+
+    /// Runs `run` on each item, each followed by a drain. If one panics (the panic propagates,
+    /// as an uncaught exception does), the items after it are queued as microtasks
+    /// (`requeue`), so the wakes behind a panicking callback are not lost.
+    fn each_then_drain<T>(&self, items: &[T], run: impl Fn(&T), requeue: impl Fn(&T) -> Job) {
+        struct Requeue<'a, T>(&'a Inner, &'a [T], &'a dyn Fn(&T) -> Job);
+        impl<T> Drop for Requeue<'_, T> {
+            fn drop(&mut self) {
+                let mut micro = self.0.queues.micro.borrow_mut();
+                micro.extend(self.1.iter().map(self.2));
             }
-            let guard = Requeue(self, &wakers[i + 1..]);
-            self.traced(Kind::Wake, 0, None, || w.wake_by_ref());
+        }
+        for (i, item) in items.iter().enumerate() {
+            let guard = Requeue(self, &items[i + 1..], &requeue);
+            run(item);
             self.drain_queues();
             std::mem::forget(guard);
         }
-        wakers.clear();
-        *self.reactor.wake_buf().borrow_mut() = wakers;
     }
 
     /// Check phase.
@@ -109,21 +114,7 @@ impl Inner {
         }
         let mut buf = std::mem::take(&mut *self.remote_buf.borrow_mut());
         self.remote.take_into(&mut buf);
-        for (i, &t) in buf.iter().enumerate() {
-            // A panic in a drained callback must not lose the wakes behind it.
-            struct Requeue<'a>(&'a Inner, &'a [TaskRef]);
-            impl Drop for Requeue<'_> {
-                fn drop(&mut self) {
-                    for &t in self.1 {
-                        self.0.queues.micro.borrow_mut().push_back(Job::Task(t));
-                    }
-                }
-            }
-            let guard = Requeue(self, &buf[i + 1..]);
-            self.poll_task(t);
-            self.drain_queues();
-            std::mem::forget(guard);
-        }
+        self.each_then_drain(&buf, |&t| self.poll_task(t), |&t| Job::Task(t));
         buf.clear();
         *self.remote_buf.borrow_mut() = buf;
     }
