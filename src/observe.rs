@@ -64,11 +64,14 @@ pub enum Kind {
     Task,
     /// A waker being woken (a future resuming through a foreign waker).
     Wake,
+    /// An I/O callback: in the poll phase, the wake of what waits on a source the OS reported
+    /// ready (the task it wakes then runs as the next span).
+    Io,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Main,
         Kind::Timeout,
         Kind::Interval,
@@ -77,6 +80,7 @@ impl Kind {
         Kind::Microtask,
         Kind::Task,
         Kind::Wake,
+        Kind::Io,
     ];
 
     /// A short lowercase name (`timeout`, `task`, ...).
@@ -90,6 +94,7 @@ impl Kind {
             Kind::Microtask => "microtask",
             Kind::Task => "task",
             Kind::Wake => "wake",
+            Kind::Io => "io",
         }
     }
 }

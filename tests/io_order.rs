@@ -97,10 +97,10 @@ fn in_accept_callback_immediate_runs_before_timeout_zero() {
             "timeout 0"
         ]
     );
-    // The accept ran as an I/O callback: a wake in the poll phase, then the task's poll.
+    // The accept ran as an I/O callback in the poll phase, then the task's poll.
     let i = spans
         .iter()
-        .position(|&s| s == (Phase::Poll, Kind::Wake))
+        .position(|&s| s == (Phase::Poll, Kind::Io))
         .expect("no I/O callback in the poll phase");
     assert_eq!(spans[i + 1].1, Kind::Task, "{spans:?}");
 }

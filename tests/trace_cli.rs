@@ -143,5 +143,11 @@ fn blocking_server_writes_its_trace_when_sigterm_stops_it() {
     // Readiness of the listener and the streams runs in the poll phase; the chunked search
     // resumes in the check phase.
     assert!(phases.contains(&"poll"), "{phases:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["cat"] == "poll" && e["args"]["kind"] == "io"),
+        "no I/O callback in the trace"
+    );
     assert!(phases.contains(&"check"), "{phases:?}");
 }

@@ -66,7 +66,7 @@ impl Inner {
         self.add_keep_alive(delta);
         self.each_then_drain(
             &wakers,
-            |w| self.traced(Kind::Wake, 0, None, || w.wake_by_ref()),
+            |w| self.traced(Kind::Io, 0, None, || w.wake_by_ref()),
             |w| Job::Wake(w.clone()),
         );
         wakers.clear();

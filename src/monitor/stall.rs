@@ -533,6 +533,7 @@ fn kind_code(k: Kind) -> u8 {
         Kind::Microtask => 5,
         Kind::Task => 6,
         Kind::Wake => 7,
+        Kind::Io => 8,
     }
 }
 
@@ -545,6 +546,7 @@ fn kind_from(c: u64) -> Kind {
         5 => Kind::Microtask,
         6 => Kind::Task,
         7 => Kind::Wake,
+        8 => Kind::Io,
         _ => Kind::Main,
     }
 }

@@ -28,6 +28,7 @@ fn colour(k: Kind) -> &'static str {
         Kind::Microtask => "#e83e8c",
         Kind::Task => "#d9534f",
         Kind::Wake => "#17a2b8",
+        Kind::Io => "#20c997",
     }
 }
 
