@@ -467,19 +467,5 @@ fn panel(s: &mut String, top: f64, name: &str, runs: &[(String, &ProbeReport)], 
         }
         y += 2.0 * LANE + 16.0;
     }
-    let _ = writeln!(
-        s,
-        "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"black\"/>",
-        W - 10.0
-    );
-    for i in 0..=5 {
-        let ns = span_ns * f64::from(i) / 5.0;
-        let _ = writeln!(
-            s,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{:.2} ms</text>",
-            x(ns),
-            y + 15.0,
-            ns / 1e6
-        );
-    }
+    crate::svg::time_axis(s, (LEFT, W - 10.0, y), span_ns, x, 2);
 }

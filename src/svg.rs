@@ -34,3 +34,29 @@ pub(crate) fn open(
     );
     let _ = writeln!(s, "<text x=\"10\" y=\"38\" fill=\"#555\">{caption}</text>");
 }
+
+/// Draws a time axis at height `y` from `left` to `right`: a line and six labels from 0 to
+/// `span_ns`, in ms with `decimals` decimals, placed by `x` (ns to px).
+pub(crate) fn time_axis(
+    s: &mut String,
+    (left, right, y): (f64, f64, f64),
+    span_ns: f64,
+    x: impl Fn(f64) -> f64,
+    decimals: usize,
+) {
+    let _ = writeln!(
+        s,
+        "<line x1=\"{left}\" x2=\"{right:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"black\"/>"
+    );
+    for i in 0..=5 {
+        let ns = span_ns * f64::from(i) / 5.0;
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{:.*} ms</text>",
+            x(ns),
+            y + 15.0,
+            decimals,
+            ns / 1e6
+        );
+    }
+}

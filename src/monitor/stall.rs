@@ -349,6 +349,14 @@ impl Shared {
         self.seq.store(version | reported, Ordering::Release);
     }
 
+    /// Sets the reported bit if the seqlock word is still `word` (the watchdog's snapshot):
+    /// true only if the loop has not written since, that is, the span it saw still runs.
+    fn mark_reported(&self, word: u64) -> bool {
+        self.seq
+            .compare_exchange(word, word | REPORTED, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }
+
     /// A consistent copy of what is published, or `None` if a write was in progress or raced.
     fn snapshot(&self) -> Option<Snapshot> {
         let s1 = self.seq.load(Ordering::Acquire);
@@ -417,16 +425,7 @@ fn watch(shared: &Shared, hook: &(dyn Fn(&StallReport) + Send + Sync), every: Du
             continue;
         }
         // Succeeds only if the loop has not written since the snapshot: the span still runs.
-        if shared
-            .seq
-            .compare_exchange(
-                snap.word,
-                snap.word | REPORTED,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            )
-            .is_ok()
-        {
+        if shared.mark_reported(snap.word) {
             hook(&StallReport {
                 span: snap.span,
                 sequence: snap.number,
@@ -610,15 +609,7 @@ mod tests {
         p.enter(&outer);
         // What the watchdog does when the outer span is late.
         let s = p.shared.snapshot().unwrap();
-        p.shared
-            .seq
-            .compare_exchange(
-                s.word,
-                s.word | REPORTED,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            )
-            .unwrap();
+        assert!(p.shared.mark_reported(s.word));
         p.enter(&inner);
         let s = p.shared.snapshot().unwrap();
         assert_eq!(
@@ -647,17 +638,6 @@ mod tests {
         let old = p.shared.begin_write();
         assert!(p.shared.snapshot().is_none(), "write in progress");
         p.shared.publish(old, None);
-        assert!(
-            p.shared
-                .seq
-                .compare_exchange(
-                    s.word,
-                    s.word | REPORTED,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed
-                )
-                .is_err(),
-            "the version moved on"
-        );
+        assert!(!p.shared.mark_reported(s.word), "the version moved on");
     }
 }

@@ -211,21 +211,7 @@ pub fn render_timeline_svg(title: &str, runs: &[(&str, &Trace)]) -> String {
         }
         y += LANE + 8.0;
     }
-    let _ = writeln!(
-        s,
-        "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"black\"/>",
-        W - 10.0
-    );
-    for i in 0..=5 {
-        let ns = span_ns * f64::from(i) / 5.0;
-        let _ = writeln!(
-            s,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{:.1} ms</text>",
-            x(ns as u64),
-            y + 15.0,
-            ns / 1e6
-        );
-    }
+    crate::svg::time_axis(&mut s, (LEFT, W - 10.0, y), span_ns, |ns| x(ns as u64), 1);
     s.push_str("</svg>\n");
     s
 }
