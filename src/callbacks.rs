@@ -75,6 +75,12 @@ impl TimerHandle {
         self
     }
 
+    /// The timer's id on its loop: the `id` that observers, the trace recorder and the stall
+    /// detector give its callbacks (`timeout #id`, `interval #id`).
+    pub fn id(&self) -> u64 {
+        self.cell.uid()
+    }
+
     /// Whether the timer is waiting to fire.
     pub fn is_active(&self) -> bool {
         self.cell.is_scheduled()

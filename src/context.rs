@@ -12,6 +12,8 @@ use std::cell::Cell;
 use std::ptr;
 use std::rc::Rc;
 
+use std::time::Instant;
+
 use crate::event_loop::Inner;
 
 thread_local! {
@@ -40,6 +42,7 @@ pub(crate) fn enter<'a>(inner: &'a Rc<Inner>, what: &str) -> EnterGuard<'a> {
         }
         c.set(Rc::as_ptr(inner));
     });
+    inner.run_started.set(Instant::now());
     EnterGuard { _inner: inner }
 }
 

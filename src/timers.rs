@@ -119,6 +119,11 @@ impl fmt::Debug for TimerCell {
 }
 
 impl TimerCell {
+    /// Unique id of the timer on its loop.
+    pub(crate) fn uid(&self) -> u64 {
+        self.uid
+    }
+
     /// The due time of the current (or last) countdown.
     pub(crate) fn due(&self) -> Instant {
         self.due.get()

@@ -7,9 +7,7 @@ use std::process::Command;
 
 #[test]
 fn json_lines_carry_the_right_prime_and_every_key() {
-    let Some(exe) = common::example("interval_vs_prime") else {
-        return;
-    };
+    let exe = common::example("interval_vs_prime");
     let out = Command::new(exe)
         .args(["--nth", "1000", "--json", "--interval-us", "200"])
         .output()
@@ -49,9 +47,7 @@ fn json_lines_carry_the_right_prime_and_every_key() {
 
 #[test]
 fn bad_arguments_exit_2_with_a_clear_message() {
-    let Some(exe) = common::example("interval_vs_prime") else {
-        return;
-    };
+    let exe = common::example("interval_vs_prime");
     for (args, expect) in [
         (&["--nth", "0"][..], "--nth: 0 is out of range"),
         (&["--nth", "ten"][..], "is not a whole number"),

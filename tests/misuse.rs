@@ -95,3 +95,53 @@ fn clearing_twice_reports_false_and_changes_nothing() {
         assert!(!i.clear());
     });
 }
+
+#[test]
+fn huge_interval_periods_are_refused_or_mean_never() {
+    let m = panic_message(catch_unwind(|| {
+        EventLoop::new().run(|| {
+            executor::set_interval(Duration::MAX, || {});
+        });
+    }));
+    assert!(
+        m.contains("set_interval") && m.contains("longer than the maximum"),
+        "{m}"
+    );
+    // The async interval, like `sleep`, has no Node.js limit to honour: a period too long to
+    // represent means a first tick that never comes (and no panic).
+    let never = EventLoop::new().block_on(async {
+        use futures::StreamExt;
+        let mut iv = executor::interval(Duration::MAX);
+        executor::timeout(Duration::from_millis(5), iv.next())
+            .await
+            .is_err()
+    });
+    assert!(never, "an interval of Duration::MAX ticked");
+}
+
+#[test]
+fn monitor_misuse_gets_a_clear_message() {
+    use executor::monitor::{StallDetector, monitor_loop_delay};
+    let m = panic_message(catch_unwind(|| {
+        monitor_loop_delay(Duration::from_millis(1)).enable();
+    }));
+    assert!(
+        m.contains("LoopDelayMonitor::enable needs a running event loop"),
+        "{m}"
+    );
+    let m = panic_message(catch_unwind(|| {
+        monitor_loop_delay(Duration::MAX);
+    }));
+    assert!(
+        m.contains("monitor_loop_delay") && m.contains("longer than the maximum"),
+        "{m}"
+    );
+    let m = panic_message(catch_unwind(|| {
+        let _ = StallDetector::builder().threshold(Duration::ZERO);
+    }));
+    assert!(m.contains("threshold"), "{m}");
+    let m = panic_message(catch_unwind(|| {
+        let _ = StallDetector::builder().check_every(Duration::ZERO);
+    }));
+    assert!(m.contains("check_every"), "{m}");
+}

@@ -61,12 +61,13 @@ fn a_blocking_timeout_is_reported_while_it_runs_then_with_its_duration() {
         let before_return = Rc::new(Cell::new(None));
         let blocked = Rc::new(Cell::new(Duration::ZERO));
         let (b, bl) = (before_return.clone(), blocked.clone());
-        ev.run(|| {
+        let timer_id = ev.run(|| {
             set_timeout(Duration::from_millis(1), move || {
                 let t = Instant::now();
                 b.set(Some(block_until_reported(&fired)));
                 bl.set(t.elapsed());
-            });
+            })
+            .id()
         });
         let first = rx.recv_timeout(REPORT_WAIT).expect("a report while it ran");
         let second = rx
@@ -74,6 +75,10 @@ fn a_blocking_timeout_is_reported_while_it_runs_then_with_its_duration() {
             .expect("a report once it ended");
         d.stop();
         assert!(rx.try_recv().is_err(), "two reports per stall");
+        assert_eq!(
+            first.span.id, timer_id,
+            "the report names the timer the user holds"
+        );
         (first, second, before_return.get(), blocked.get())
     });
     eprintln!("{first}\n{second}");

@@ -179,3 +179,24 @@ fn several_runs_are_several_processes_and_the_svg_draws_every_phase() {
         svg.matches("</title>").count()
     );
 }
+
+#[test]
+fn finishing_from_inside_the_loop_closes_the_running_spans() {
+    let trace = within(LIMIT, || {
+        let ev = EventLoop::new();
+        let rec = TraceRecorder::install(&ev);
+        let trace = ev.block_on(async {
+            set_immediate(|| {});
+            yield_now().await;
+            // Inside the main future's poll: that span is still running.
+            rec.finish()
+        });
+        // The loop went on after the recorder left it: nothing is recorded, nothing panics.
+        ev.run(|| set_immediate(|| {}));
+        trace
+    });
+    let last = trace.spans.last().expect("spans were recorded");
+    assert_eq!(last.kind.name(), "main");
+    assert!(last.end_ns() <= trace.elapsed_ns);
+    assert!(trace.spans.iter().any(|s| s.kind.name() == "immediate"));
+}

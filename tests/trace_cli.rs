@@ -34,9 +34,7 @@ fn complete_events(json: &str) -> Vec<Value> {
 
 #[test]
 fn interval_vs_prime_writes_one_trace_process_per_strategy() {
-    let Some(exe) = common::example("interval_vs_prime") else {
-        return;
-    };
+    let exe = common::example("interval_vs_prime");
     let json = out_file("ivp.json");
     let out = Command::new(&exe)
         .args([
@@ -96,9 +94,7 @@ fn interval_vs_prime_writes_one_trace_process_per_strategy() {
 
 #[test]
 fn blocking_server_writes_its_trace_when_sigterm_stops_it() {
-    let Some(exe) = common::example("blocking_server") else {
-        return;
-    };
+    let exe = common::example("blocking_server");
     let json = out_file("server.json");
     let (served, text) = common::bounded(60, move || {
         let mut child = Command::new(exe)
@@ -150,4 +146,47 @@ fn blocking_server_writes_its_trace_when_sigterm_stops_it() {
         "no I/O callback in the trace"
     );
     assert!(phases.contains(&"check"), "{phases:?}");
+}
+
+#[test]
+fn blocking_server_draws_its_io_in_an_svg_timeline() {
+    let exe = common::example("blocking_server");
+    let svg = out_file("server.svg");
+    let (status, text) = common::bounded(60, move || {
+        let mut child = Command::new(exe)
+            .args(["--max-requests", "2", "--trace"])
+            .arg(&svg)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let addr = line.trim().strip_prefix("listening on http://").unwrap();
+        // The first connection may be accepted at once (it can arrive before the server first
+        // tries to accept), but the server goes back to waiting on its listener before it
+        // answers: the second connection wakes it in the poll phase.
+        for _ in 0..2 {
+            let mut s = TcpStream::connect(addr).unwrap();
+            write!(
+                s,
+                "GET /home HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut resp = String::new();
+            s.read_to_string(&mut resp).unwrap();
+            assert!(resp.contains("Welcome Home!"), "{resp}");
+        }
+        (
+            child.wait().unwrap(),
+            std::fs::read_to_string(&svg).unwrap(),
+        )
+    });
+    assert!(status.success(), "{status:?}");
+    assert!(text.starts_with("<svg ") && text.ends_with("</svg>\n"));
+    // The second accept ran as an I/O callback: drawn, with its kind named.
+    assert!(
+        text.contains("<title>io") || text.contains("mostly io,"),
+        "{text}"
+    );
 }

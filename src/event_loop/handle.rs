@@ -211,7 +211,8 @@ impl EventLoop {
     }
 
     /// Removes an observer installed with [`add_observer`](Self::add_observer) (compared by
-    /// pointer). Returns whether it was installed.
+    /// pointer). Returns whether it was installed. Called from inside a span, the observer is
+    /// still told that span's exit (each span exits to the observers it entered).
     pub fn remove_observer(&self, observer: &Rc<dyn LoopObserver>) -> bool {
         let mut obs = self.inner.observers.borrow_mut();
         let before = obs.len();

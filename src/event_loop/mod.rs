@@ -93,6 +93,9 @@ pub(crate) struct Inner {
     pub(crate) weak_self: Weak<Inner>,
     /// The cached loop time.
     now: Cell<Instant>,
+    /// When the current (or last) `run` or `block_on` call began: before it, the loop was not
+    /// running, so nothing it ran could be late on its account (the delay monitor's floor).
+    pub(crate) run_started: Cell<Instant>,
     /// The timers phase.
     pub(crate) timers: Timers,
     /// The check phase.
@@ -158,6 +161,7 @@ impl Inner {
             id,
             weak_self: weak.clone(),
             now: Cell::new(Instant::now()),
+            run_started: Cell::new(Instant::now()),
             timers: Timers::default(),
             immediates: Immediates::default(),
             queues: MicroQueues::default(),

@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::{TIMEOUT_MIN, TimerHandle, now, set_interval};
+use crate::context;
+use crate::{TIMEOUT_MAX, TIMEOUT_MIN, TimerHandle, now, set_interval};
 
 /// The longest delay the histogram tells apart (longer ones are recorded as this), in ns.
 const HIGHEST_NS: u64 = 3_600 * 1_000_000_000;
@@ -57,6 +58,10 @@ const SIGFIG: u8 = 3;
 /// assert!(s.max_us >= 4_000.0);
 /// println!("{s}");
 /// ```
+///
+/// # Panics
+/// If `resolution` exceeds [`TIMEOUT_MAX`](crate::TIMEOUT_MAX).
+#[track_caller]
 pub fn monitor_loop_delay(resolution: Duration) -> LoopDelayMonitor {
     LoopDelayMonitor::new(resolution)
 }
@@ -93,7 +98,16 @@ impl fmt::Debug for LoopDelayMonitor {
 
 impl LoopDelayMonitor {
     /// A disabled monitor sampling every `resolution` once enabled (raised to 1 ms if below).
+    ///
+    /// # Panics
+    /// If `resolution` exceeds [`TIMEOUT_MAX`], the longest timer period.
+    #[track_caller]
     pub fn new(resolution: Duration) -> Self {
+        assert!(
+            resolution <= TIMEOUT_MAX,
+            "executor::monitor_loop_delay: a resolution of {resolution:?} is longer than the \
+             maximum of {TIMEOUT_MAX:?}"
+        );
         let hist = Histogram::new_with_bounds(1, HIGHEST_NS, SIGFIG)
             .expect("constant histogram bounds are valid");
         LoopDelayMonitor {
@@ -112,11 +126,18 @@ impl LoopDelayMonitor {
     }
 
     /// Starts sampling on the running loop. Returns `false` (and does nothing) if already
-    /// enabled.
+    /// enabled (on this loop or on another one that still exists).
     ///
     /// # Panics
     /// If no loop is running on this thread.
+    #[track_caller]
     pub fn enable(&self) -> bool {
+        if !context::is_running() {
+            panic!(
+                "executor: LoopDelayMonitor::enable needs a running event loop on this thread \
+                 (call it inside EventLoop::run or block_on)"
+            );
+        }
         if self.is_enabled() {
             return false;
         }
@@ -127,6 +148,11 @@ impl LoopDelayMonitor {
             // The loop time was read for this callback, and the interval restarts from it.
             let ran = now();
             if let Some(due) = state.due.get() {
+                // A sample due while the loop was not running (between two `run` or `block_on`
+                // calls) is late only from when the loop started running again.
+                let due = due.max(context::with_current("LoopDelayMonitor", |l| {
+                    l.run_started.get()
+                }));
                 let late = ran.saturating_duration_since(due).as_nanos();
                 let late = u64::try_from(late).unwrap_or(u64::MAX);
                 state.hist.borrow_mut().saturating_record(late);
@@ -150,9 +176,13 @@ impl LoopDelayMonitor {
         true
     }
 
-    /// Whether it is sampling.
+    /// Whether it is sampling: enabled, and its loop still exists (a monitor whose loop was
+    /// dropped can be enabled again on another loop).
     pub fn is_enabled(&self) -> bool {
-        self.timer.borrow().is_some()
+        self.timer
+            .borrow()
+            .as_ref()
+            .is_some_and(TimerHandle::is_active)
     }
 
     /// Forgets every sample.

@@ -244,6 +244,9 @@ impl<'a> StallDetector<'a> {
     }
 
     /// Removes the observer, stops and joins the watchdog (as dropping does).
+    ///
+    /// Called from inside a stalling callback, it stops before that callback ends: the stall's
+    /// first report (if it came) is delivered, its end report is not.
     pub fn stop(mut self) {
         self.shutdown();
     }

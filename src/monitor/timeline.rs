@@ -40,7 +40,7 @@ struct Bar {
     spans: u64,
     busy: u64,
     /// Time per kind (indexed as [`Kind::ALL`]).
-    by_kind: [u64; 8],
+    by_kind: [u64; Kind::ALL.len()],
     /// The label of the first span (shown when the bar is one span).
     label: String,
 }
@@ -52,7 +52,7 @@ impl Bar {
             end: s.end_ns(),
             spans: 0,
             busy: 0,
-            by_kind: [0; 8],
+            by_kind: [0; Kind::ALL.len()],
             label: s.label(),
         };
         b.add(s);
@@ -171,8 +171,9 @@ pub fn render_timeline_svg(title: &str, runs: &[(&str, &Trace)]) -> String {
                     format!("{}: {:.3} ms", b.label, b.busy as f64 / 1e6)
                 } else {
                     format!(
-                        "{} spans, {:.3} ms busy in {:.3} ms",
+                        "{} spans, mostly {}, {:.3} ms busy in {:.3} ms",
                         b.spans,
+                        b.kind().name(),
                         b.busy as f64 / 1e6,
                         (b.end - b.start) as f64 / 1e6
                     )
@@ -251,8 +252,31 @@ mod tests {
             1 + Kind::ALL.len() + 2,
             "{svg}"
         );
-        assert!(svg.contains("100 spans, 0.040 ms busy"));
+        assert!(svg.contains("100 spans, mostly task, 0.040 ms busy"));
         assert!(svg.contains("interval: 0.100 ms"));
         assert!(svg.contains("t &lt;&amp;&gt;") && svg.contains("a&amp;b"));
+    }
+
+    #[test]
+    fn every_kind_is_drawn_in_its_phase_lane() {
+        // One 0.1 ms span of each kind, 0.2 ms apart: none merge.
+        let spans: Vec<TraceSpan> = Kind::ALL
+            .iter()
+            .zip(0u64..)
+            .map(|(&k, i)| span(i * 200_000, 100_000, Phase::Poll, k))
+            .collect();
+        let trace = Trace {
+            spans,
+            ticks: Vec::new(),
+            dropped: 0,
+            elapsed_ns: 2_000_000,
+        };
+        let svg = render_timeline_svg("kinds", &[("all", &trace)]);
+        for k in Kind::ALL {
+            assert!(
+                svg.contains(&format!("{}: 0.100 ms", k.name())),
+                "{k:?}: {svg}"
+            );
+        }
     }
 }

@@ -22,7 +22,7 @@ use std::time::Instant;
 use crate::EventLoop;
 use crate::observe::{Kind, LoopObserver, Phase, Span};
 
-/// The default span limit of a recorder (about 48 MB of spans).
+/// The default span limit of a recorder (about 40 MB of spans, at 40 bytes each).
 pub const DEFAULT_LIMIT: usize = 1_000_000;
 
 /// Duration of a span that has not exited yet.
@@ -150,8 +150,11 @@ impl LoopObserver for Recorder {
 
     fn exit(&self) {
         let end = self.now_ns();
-        if let Some(Some(i)) = self.stack.borrow_mut().pop() {
-            let s = &mut self.spans.borrow_mut()[i];
+        // After `finish` (called from inside a span) the stack is empty and the spans gone:
+        // the exits of the spans that were running then have nothing left to close.
+        if let Some(Some(i)) = self.stack.borrow_mut().pop()
+            && let Some(s) = self.spans.borrow_mut().get_mut(i)
+        {
             s.dur_ns = end.saturating_sub(s.start_ns);
         }
     }
@@ -231,6 +234,8 @@ impl<'a> TraceRecorder<'a> {
     pub fn finish(self) -> Trace {
         self.ev.remove_observer(&self.observer);
         let end = self.rec.now_ns();
+        // The spans running now are closed below; their exits, still to come, must find nothing.
+        self.rec.stack.borrow_mut().clear();
         let mut spans = self.rec.spans.take();
         for s in spans.iter_mut().filter(|s| s.dur_ns == OPEN) {
             s.dur_ns = end.saturating_sub(s.start_ns);

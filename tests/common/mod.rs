@@ -115,21 +115,24 @@ pub fn busy(d: std::time::Duration) {
     }
 }
 
-/// An example's binary, built by `cargo test` in the default target directory beside the test
-/// binaries; `None` (and a line saying the test is skipped) when it is not there.
-pub fn example(name: &str) -> Option<std::path::PathBuf> {
-    let exe = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
-        .join(if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        })
-        .join("examples")
-        .join(name);
-    let found = exe.exists().then_some(exe);
-    if found.is_none() {
-        eprintln!("skipping: the {name} example is not built in the default target dir");
+/// An example's binary, built now (`cargo build --example`: quick when `cargo test` has built it
+/// already, and never a stale binary when it has not, as with `cargo test --test NAME`). Fails
+/// the test if it cannot be built.
+pub fn example(name: &str) -> std::path::PathBuf {
+    // This test runs from <target>/<profile>/deps; examples live in <target>/<profile>/examples.
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("the test runs from <target>/<profile>/deps");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = std::process::Command::new(cargo);
+    build.args(["build", "--quiet", "--example", name, "--manifest-path"]);
+    build.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
+    if !cfg!(debug_assertions) {
+        build.arg("--release");
     }
-    found
+    let status = build.status().expect("run cargo");
+    assert!(status.success(), "cannot build the {name} example");
+    profile_dir.join("examples").join(name)
 }
