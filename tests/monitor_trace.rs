@@ -32,11 +32,15 @@ fn workload() -> Trace {
         let runs = Rc::new(Cell::new(0));
         let handle = Rc::new(Cell::new(None::<TimerHandle>));
         let h = handle.clone();
+        // The workload ends after the third tick, however late a loaded machine runs it.
+        let (third_tx, third) = futures::channel::oneshot::channel::<()>();
+        let mut third_tx = Some(third_tx);
         handle.set(Some(set_interval(Duration::from_millis(1), move || {
             runs.set(runs.get() + 1);
             busy(Duration::from_micros(100));
             if runs.get() == 3 {
                 h.take().unwrap().clear();
+                let _ = third_tx.take().unwrap().send(());
             }
         })));
         let a = spawn(async {
@@ -48,6 +52,7 @@ fn workload() -> Trace {
         let b = spawn(async { sleep(Duration::from_millis(5)).await });
         a.await.unwrap();
         b.await.unwrap();
+        third.await.unwrap();
     });
     rec.finish()
 }
