@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use executor::chunk::Strategy;
-use executor::monitor::{Trace, TraceRecorder, chrome_trace_json, render_timeline_svg};
+use executor::monitor::{Trace, TraceFormat, TraceRecorder, write_trace_file};
 use executor::probe::{ProbeConfig, ProbeReport, probe_prime_search, render_svg};
 use executor::{EventLoop, MissedTickBehavior};
 
@@ -86,7 +86,7 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--svg" => svg = Some(it.next().ok_or("--svg needs a file name")?),
             "--trace" => {
                 let f = it.next().ok_or("--trace needs a file name")?;
-                if !(f.ends_with(".json") || f.ends_with(".svg")) {
+                if TraceFormat::from_path(&f).is_none() {
                     return Err(format!("--trace: `{f}` must end in .json or .svg"));
                 }
                 trace = Some(f);
@@ -260,17 +260,12 @@ fn main() -> ExitCode {
     }
     if let Some(path) = &args.trace {
         let refs: Vec<(&str, &Trace)> = traces.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        let body = if path.ends_with(".json") {
-            chrome_trace_json(&refs)
-        } else {
-            let title = format!(
-                "nth prime {} beside a {} us interval: what the loop ran",
-                args.nth,
-                args.interval.as_micros()
-            );
-            render_timeline_svg(&title, &refs)
-        };
-        if let Err(e) = std::fs::write(path, body) {
+        let title = format!(
+            "nth prime {} beside a {} us interval: what the loop ran",
+            args.nth,
+            args.interval.as_micros()
+        );
+        if let Err(e) = write_trace_file(path, &title, &refs) {
             eprintln!("interval_vs_prime: cannot write {path}: {e}");
             return ExitCode::from(1);
         }

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use executor::EventLoop;
-use executor::monitor::{TraceRecorder, render_timeline_svg};
+use executor::monitor::{TraceFormat, TraceRecorder, write_trace_file};
 use executor::net::TcpListener;
 use server::{Config, Mode};
 
@@ -71,7 +71,7 @@ fn parse_args() -> Result<Option<Args>, String> {
             }
             "--trace" => {
                 let f = value()?;
-                if !(f.ends_with(".json") || f.ends_with(".svg")) {
+                if TraceFormat::from_path(&f).is_none() {
                     return Err(format!("--trace: `{f}` must end in .json or .svg"));
                 }
                 trace = Some(f);
@@ -146,12 +146,11 @@ fn main() -> ExitCode {
     });
     if let (Some(path), Some(recorder)) = (&trace, recorder) {
         let t = recorder.finish();
-        let body = if path.ends_with(".json") {
-            t.to_chrome_json()
-        } else {
-            render_timeline_svg("blocking_server: what the loop ran", &[("server", &t)])
-        };
-        match std::fs::write(path, body) {
+        match write_trace_file(
+            path,
+            "blocking_server: what the loop ran",
+            &[("server", &t)],
+        ) {
             Ok(()) => println!(
                 "trace of {} spans written to {path}{}",
                 t.spans.len(),

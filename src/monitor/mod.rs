@@ -35,11 +35,13 @@
 //! ```
 
 mod delay;
+mod file;
 mod stall;
 mod timeline;
 mod trace;
 
 pub use delay::{DelaySummary, LoopDelayMonitor, monitor_loop_delay};
+pub use file::{TraceFormat, write_trace_file};
 pub use stall::{StallDetector, StallDetectorBuilder, StallReport};
 pub use timeline::render_timeline_svg;
 pub use trace::{DEFAULT_LIMIT, IntervalTick, Trace, TraceRecorder, TraceSpan, chrome_trace_json};
