@@ -65,9 +65,9 @@ fn sync_mode_makes_home_wait_for_the_whole_search() {
     );
 }
 
-#[test]
-fn chunked_mode_answers_home_while_the_search_runs() {
-    let run = side_by_side(Mode::Chunked);
+/// The chunked and offload modes answer `/home` while the search runs, and quickly.
+fn answers_home_while_the_search_runs(mode: Mode) {
+    let run = side_by_side(mode);
     assert!(run.answered_before_prime() >= 1, "{run:?}");
     let l = run.latencies_during();
     let median = l[l.len() / 2];
@@ -79,16 +79,13 @@ fn chunked_mode_answers_home_while_the_search_runs() {
 }
 
 #[test]
+fn chunked_mode_answers_home_while_the_search_runs() {
+    answers_home_while_the_search_runs(Mode::Chunked);
+}
+
+#[test]
 fn offload_mode_answers_home_while_the_search_runs() {
-    let run = side_by_side(Mode::Offload);
-    assert!(run.answered_before_prime() >= 1, "{run:?}");
-    let l = run.latencies_during();
-    let median = l[l.len() / 2];
-    assert!(
-        median < run.prime_time() / 4,
-        "median /home latency {median:?} vs prime request {:?}",
-        run.prime_time()
-    );
+    answers_home_while_the_search_runs(Mode::Offload);
 }
 
 /// Sends raw bytes on a new connection, closes its sending side, and returns everything the

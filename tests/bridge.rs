@@ -10,7 +10,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{LIMIT, within};
+use common::{EXIT_FLAG, LIMIT, SlowDropFlag, within};
 use executor::{Bridge, BridgeError};
 
 #[test]
@@ -196,21 +196,6 @@ fn calls_are_served_while_left_behind_work_keeps_the_worker_loop_busy() {
             "the interval barely ran between calls: {ticks} ticks"
         );
     });
-}
-
-/// Sets its flag when dropped, after a pause: only a drop that *waits* for it sees the flag.
-struct SlowDropFlag(Arc<AtomicBool>);
-
-impl Drop for SlowDropFlag {
-    fn drop(&mut self) {
-        thread::sleep(Duration::from_millis(100));
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-thread_local! {
-    /// Set (by a call) on the worker; its destructor runs when the worker thread exits.
-    static EXIT_FLAG: RefCell<Option<SlowDropFlag>> = const { RefCell::new(None) };
 }
 
 #[test]

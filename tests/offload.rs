@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{LIMIT, within};
+use common::{EXIT_FLAG, LIMIT, SlowDropFlag, within};
 use executor::{EventLoop, Offload, offload};
 
 fn pool_of(n: usize) -> EventLoop {
@@ -192,21 +192,6 @@ fn a_finished_job_wakes_a_sleeping_loop_at_once() {
         });
         assert!(elapsed < Duration::from_secs(2), "woke after {elapsed:?}");
     });
-}
-
-/// Sets its flag when dropped, after a pause: only a drop that *waits* for it sees the flag.
-struct SlowDropFlag(Arc<AtomicBool>);
-
-impl Drop for SlowDropFlag {
-    fn drop(&mut self) {
-        thread::sleep(Duration::from_millis(100));
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-thread_local! {
-    /// Set (by a job) on a pool thread; its destructor runs when that thread exits.
-    static EXIT_FLAG: RefCell<Option<SlowDropFlag>> = const { RefCell::new(None) };
 }
 
 #[test]

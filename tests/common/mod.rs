@@ -136,3 +136,19 @@ pub fn example(name: &str) -> std::path::PathBuf {
     assert!(status.success(), "cannot build the {name} example");
     profile_dir.join("examples").join(name)
 }
+
+/// Sets its flag when dropped, after a pause: only a drop that *waits* for it sees the flag.
+pub struct SlowDropFlag(pub std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for SlowDropFlag {
+    fn drop(&mut self) {
+        thread::sleep(Duration::from_millis(100));
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+thread_local! {
+    /// Set (by a job or call) on a worker thread; its destructor runs when that thread exits,
+    /// so a test sees whether dropping the pool or bridge joined the thread.
+    pub static EXIT_FLAG: RefCell<Option<SlowDropFlag>> = const { RefCell::new(None) };
+}
