@@ -135,11 +135,20 @@ impl ChunkObserver for Recorder {
 }
 
 /// A running probe. See the module docs.
+///
+/// Dropping it (say, with a cancelled search) stops its interval, as [`finish`](Self::finish)
+/// does: a forgotten probe must not keep the loop alive.
 #[derive(Debug)]
 pub struct TickProbe {
     config: ProbeConfig,
     rec: Rc<Recorder>,
     ticker: JoinHandle<()>,
+}
+
+impl Drop for TickProbe {
+    fn drop(&mut self) {
+        self.ticker.abort();
+    }
 }
 
 impl TickProbe {

@@ -1,6 +1,8 @@
 //! The chunked prime search: right answers with every strategy, ticks run while it runs,
 //! cancellation stops it, and the chunker's clock reads are amortised. No wall-clock assertions.
 
+mod common;
+
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -114,6 +116,27 @@ fn dropping_the_search_stops_it_and_the_loop_stays_usable() {
     });
     assert_eq!(p, 7919);
     assert_eq!(seen.0.get(), chunks_at_drop, "the dropped search ran again");
+}
+
+#[test]
+fn a_cancelled_probed_search_leaves_no_interval_behind() {
+    let idle = common::bounded(20, || {
+        let ev = EventLoop::new();
+        let r = ev.block_on(async {
+            let search = probe_prime_search(
+                50_000_000,
+                Strategy::Batch(1000),
+                ProbeConfig::every(Duration::from_millis(1)),
+            );
+            executor::timeout(Duration::from_millis(20), search).await
+        });
+        assert!(r.is_err(), "the search cannot have finished");
+        // The probe's interval went with the probe: nothing keeps the loop alive (a forgotten
+        // interval would make this run for ever, and the bound fail the test).
+        ev.run(|| {});
+        !ev.is_alive()
+    });
+    assert!(idle);
 }
 
 #[test]
