@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use executor::{Cluster, Placement};
 
 const USAGE: &str = "usage: cluster_primes [--jobs K] [--loops N] [--nth M] [--least-loaded]
-  --jobs K        independent searches per run (default 8)
-  --loops N       run on 1..=N loops (default 4)
-  --nth M         each search finds the M-th prime (default 100000)
+  --jobs K        independent searches per run (1..=10000, default 8)
+  --loops N       run on 1..=N loops (N in 1..=256, default 4)
+  --nth M         each search finds the M-th prime (1..=2000000, default 100000)
   --least-loaded  place jobs on the least-loaded loop (default: round-robin)";
 
 /// The command line.
@@ -38,17 +38,17 @@ fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
-        let mut count = |name: &str| -> Result<usize, String> {
+        let mut count = |name: &str, max: usize| -> Result<usize, String> {
             let v = it.next().ok_or(format!("{name} needs a value"))?;
             match v.parse::<usize>() {
-                Ok(n) if n >= 1 => Ok(n),
-                _ => Err(format!("{name}: expected an integer >= 1, got {v:?}")),
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
+                _ => Err(format!("{name}: expected an integer in 1..={max}, got {v:?}")),
             }
         };
         match arg.as_str() {
-            "--jobs" => out.jobs = count("--jobs")?,
-            "--loops" => out.loops = count("--loops")?,
-            "--nth" => out.nth = count("--nth")?,
+            "--jobs" => out.jobs = count("--jobs", 10_000)?,
+            "--loops" => out.loops = count("--loops", 256)?,
+            "--nth" => out.nth = count("--nth", 2_000_000)?,
             "--least-loaded" => out.placement = Placement::LeastLoaded,
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument {other:?}")),
