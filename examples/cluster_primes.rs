@@ -42,7 +42,9 @@ fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
             let v = it.next().ok_or(format!("{name} needs a value"))?;
             match v.parse::<usize>() {
                 Ok(n) if (1..=max).contains(&n) => Ok(n),
-                _ => Err(format!("{name}: expected an integer in 1..={max}, got {v:?}")),
+                _ => Err(format!(
+                    "{name}: expected an integer in 1..={max}, got {v:?}"
+                )),
             }
         };
         match arg.as_str() {

@@ -348,7 +348,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Request, usize, u64)>, ReadError> {
     };
     // HTTP/1.1 keeps the connection by default, HTTP/1.0 closes it.
     let mut keep_alive = req.version == Some(1);
-    let mut body_len = 0;
+    let mut body_len = None;
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("connection") {
             for token in String::from_utf8_lossy(h.value).split(',') {
@@ -360,11 +360,18 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Request, usize, u64)>, ReadError> {
                 }
             }
         } else if h.name.eq_ignore_ascii_case("content-length") {
-            body_len = std::str::from_utf8(h.value)
+            let len = std::str::from_utf8(h.value)
                 .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<u64>().ok())
                 .ok_or_else(|| reply(400, "Content-Length is not a whole number"))?;
-            if body_len > MAX_BODY {
+            // RFC 9112 section 6.3: differing lengths make the message boundary ambiguous.
+            if body_len.is_some_and(|l| l != len) {
+                return Err(reply(400, "conflicting Content-Length headers"));
+            }
+            body_len = Some(len);
+            if len > MAX_BODY {
                 return Err(reply(413, format!("request body over {MAX_BODY} bytes")));
             }
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
@@ -382,7 +389,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Request, usize, u64)>, ReadError> {
             keep_alive,
         },
         head_len,
-        body_len,
+        body_len.unwrap_or(0),
     )))
 }
 
@@ -432,9 +439,11 @@ fn parse_nth(query: &str) -> Result<u32, String> {
         .split('&')
         .find_map(|kv| kv.strip_prefix("nth="))
         .ok_or("missing query parameter nth (use /primes?nth=N)")?;
-    let n: u64 = value
-        .parse()
-        .map_err(|_| format!("nth must be a whole number, got `{value}`"))?;
+    // Digits only: `u64::from_str` would also take a leading `+`.
+    let n: u64 = Some(value)
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("nth must be a whole number, got `{value}`"))?;
     if n == 0 {
         return Err("nth must be at least 1 (the 1st prime is 2)".into());
     }
@@ -462,5 +471,30 @@ mod tests {
         assert!(parse_nth("nth=5000001").is_err());
         assert!(parse_nth("nth=99999999999999999999999").is_err());
         assert_eq!(parse_nth("nth=5000000"), Ok(MAX_NTH));
+        assert!(parse_nth("nth=+5").is_err(), "a sign is not a digit");
+        assert!(parse_nth("nth= 5").is_err());
+    }
+
+    /// The status a request head gets refused with, if it is refused.
+    fn refusal(head: &str) -> Option<u16> {
+        match parse_head(head.as_bytes()) {
+            Err(ReadError::Reply(r)) => Some(r.status),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn content_length_must_be_digits_and_agree_with_itself() {
+        let get = |headers: &str| format!("GET /home HTTP/1.1\r\n{headers}\r\n");
+        assert_eq!(refusal(&get("Content-Length: 3\r\n")), None);
+        assert_eq!(
+            refusal(&get("Content-Length: 3\r\nContent-Length: 3\r\n")),
+            None
+        );
+        assert_eq!(
+            refusal(&get("Content-Length: 3\r\nContent-Length: 40\r\n")),
+            Some(400)
+        );
+        assert_eq!(refusal(&get("Content-Length: +3\r\n")), Some(400));
     }
 }
