@@ -282,16 +282,28 @@ impl Cluster {
         }
     }
 
+    /// The loop for the next job. Loops whose thread has died (a callback panicked there: its
+    /// inbox is closed) are skipped, so work is not sent to be cancelled while others live.
     fn pick(&self) -> usize {
         let n = self.members.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let mut live = (0..n)
+            .map(|k| (start + k) % n)
+            .filter(|&i| !self.members[i].inbox.is_closed());
         match self.placement {
-            Placement::RoundRobin => start,
-            Placement::LeastLoaded => (0..n)
-                .map(|k| (start + k) % n)
-                .min_by_key(|&i| self.members[i].counters.load.load(Ordering::Acquire))
-                .unwrap_or(start),
+            Placement::RoundRobin => live.next(),
+            Placement::LeastLoaded => {
+                live.min_by_key(|&i| self.members[i].counters.load.load(Ordering::Acquire))
+            }
         }
+        .unwrap_or(start)
+    }
+
+    /// Whether each loop's thread is still serving. A loop dies when a plain callback on it
+    /// panics (an uncaught exception ends its `run`); new jobs then go to the other loops, and
+    /// [`join`](Self::join) re-raises that panic.
+    pub fn live_loops(&self) -> Vec<bool> {
+        self.members.iter().map(|m| !m.inbox.is_closed()).collect()
     }
 
     /// Unsettled jobs per loop, right now.
@@ -336,10 +348,16 @@ impl Cluster {
             })
             .collect();
         for (thread, counters) in threads {
-            let stats = thread.join().unwrap_or_else(|payload| {
-                panicked.get_or_insert(payload);
+            // The last owner may be a job on one of the loops: that thread cannot join itself,
+            // and ends by itself once the job returns (its inbox is closed).
+            let stats = if thread.thread().id() == thread::current().id() {
                 LoopStats::default()
-            });
+            } else {
+                thread.join().unwrap_or_else(|payload| {
+                    panicked.get_or_insert(payload);
+                    LoopStats::default()
+                })
+            };
             report
                 .tasks_run
                 .push(counters.tasks_run.load(Ordering::Acquire));

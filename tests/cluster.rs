@@ -215,3 +215,56 @@ fn spawning_from_many_threads_works() {
         assert_eq!(cluster.join().tasks_run.iter().sum::<u64>(), 200);
     });
 }
+
+#[test]
+fn new_jobs_skip_a_loop_whose_thread_died() {
+    within(LIMIT, || {
+        for placement in [Placement::RoundRobin, Placement::LeastLoaded] {
+            let cluster = Cluster::builder()
+                .loops(2)
+                .placement(placement)
+                .build()
+                .unwrap();
+            // A panicking callback is an uncaught exception: it ends its loop's thread.
+            let h = cluster.spawn(|| async {
+                executor::set_timeout(Duration::from_millis(1), || panic!("uncaught"));
+            });
+            let dead = h.loop_index();
+            h.join().unwrap();
+            while cluster.live_loops()[dead] {
+                thread::sleep(Duration::from_millis(1));
+            }
+            let handles: Vec<_> = (0..10u32)
+                .map(|i| cluster.spawn(move || async move { i }))
+                .collect();
+            for (i, h) in (0..10u32).zip(handles) {
+                assert_ne!(
+                    h.loop_index(),
+                    dead,
+                    "{placement:?}: job {i} sent to a dead loop"
+                );
+                assert_eq!(h.join().unwrap(), i, "{placement:?}");
+            }
+            // Dropping (not joining) does not re-raise the dead loop's panic.
+            drop(cluster);
+        }
+    });
+}
+
+#[test]
+fn the_last_owner_may_drop_the_cluster_from_one_of_its_loops() {
+    within(LIMIT, || {
+        let cluster = Arc::new(Cluster::new(2).unwrap());
+        let (tx, rx) = mpsc::channel();
+        let mine = cluster.clone();
+        let h = cluster.spawn(move || async move {
+            // Wait until the test has let go of its reference, then drop the last one here.
+            rx.recv().unwrap();
+            drop(mine);
+            7
+        });
+        drop(cluster);
+        tx.send(()).unwrap();
+        assert_eq!(h.join().unwrap(), 7);
+    });
+}
