@@ -354,13 +354,15 @@ impl Chunker {
     }
 }
 
-/// The next `Adaptive` batch: scale the last one by `target / took`, at most doubling or halving
-/// per chunk so one odd chunk (a page fault, a preemption) does not throw it off.
+/// The next `Adaptive` batch: scale the last one by `target / took`. It shrinks in one step (when
+/// units suddenly cost more, every chunk at the old size would hold the loop too long) and grows
+/// at most twofold per chunk (so one odd short chunk cannot make the next one huge; after an odd
+/// long one, a page fault or a preemption, it is back within a few chunks).
 fn retune(batch: u64, units: u64, took: Duration, target: Duration) -> u64 {
     let took_ns = took.as_nanos().max(1);
     let ideal = (u128::from(units) * target.as_nanos() / took_ns).max(1);
     let ideal = u64::try_from(ideal).unwrap_or(u64::MAX);
-    ideal.clamp((batch / 2).max(1), batch.saturating_mul(2))
+    ideal.min(batch.saturating_mul(2))
 }
 
 #[cfg(test)]
@@ -378,8 +380,13 @@ mod tests {
         );
         assert_eq!(
             retune(100, 100, Duration::from_micros(2000), t),
-            50,
-            "at most halves"
+            25,
+            "shrinks to the ideal at once"
+        );
+        assert_eq!(
+            retune(10_000, 10_000, Duration::from_millis(500), t),
+            10,
+            "units 1000x dearer: 1000x fewer"
         );
         assert_eq!(retune(100, 100, Duration::from_micros(400), t), 125);
         assert_eq!(retune(1, 1, Duration::from_secs(1), t), 1, "never zero");
