@@ -147,7 +147,11 @@ impl Bridge {
     /// # Errors
     /// - [`BridgeError::Panicked`] if `f` or its future panicked; the bridge stays usable.
     /// - [`BridgeError::Reentrant`] if called from the bridge's own worker (it would deadlock).
-    /// - [`BridgeError::Stopped`] if the worker is gone (a callback on its loop panicked).
+    /// - [`BridgeError::Stopped`] if the worker is gone (it died outside any call).
+    ///
+    /// A plain callback that panics on the worker's loop (a timer set by an earlier call, say)
+    /// is reported on stderr, as an uncaught exception; the worker and the calls in flight carry
+    /// on.
     ///
     /// ```
     /// let bridge = executor::Bridge::new().unwrap();
@@ -210,6 +214,8 @@ fn work(ev: &EventLoop, mut requests: mpsc::UnboundedReceiver<Request>) {
         target: Mutex::new(Target::Thread(thread::current())),
     });
     let waker = Waker::from(inbox_waker.clone());
+    // Whether the last serve ended in a callback's panic, with calls possibly still in flight.
+    let mut resumed = false;
     loop {
         let first = if ev.is_alive() {
             None
@@ -223,9 +229,23 @@ fn work(ev: &EventLoop, mut requests: mpsc::UnboundedReceiver<Request>) {
                 }
             }
         };
-        let serve = serve_until_quiet(first, &mut requests, &in_flight, &inbox_waker);
-        if !ev.block_on(serve) {
-            return;
+        let serve = serve_until_quiet(first, resumed, &mut requests, &in_flight, &inbox_waker);
+        match std::panic::catch_unwind(AssertUnwindSafe(|| ev.block_on(serve))) {
+            Ok(true) => resumed = false,
+            Ok(false) => return,
+            Err(payload) => {
+                // A plain callback on the worker loop panicked: an uncaught exception. The loop
+                // stays consistent (its queues lost nothing), so rather than end the worker and
+                // fail every call in flight, report it as Node.js would and carry on serving.
+                eprintln!(
+                    "executor::Bridge: a callback on the worker loop panicked: {}; the worker \
+                     carries on",
+                    panic_message(&*payload).unwrap_or("(no message)")
+                );
+                // The unwound main future may have left the inbox waker pointing at itself.
+                inbox_waker.set(Target::Thread(thread::current()));
+                resumed = true;
+            }
         }
     }
 }
@@ -293,6 +313,7 @@ impl Drop for CallGuard {
 /// one call was served and none is in flight (`true`), or the inbox closes (`false`).
 async fn serve_until_quiet(
     first: Option<Request>,
+    resumed: bool,
     requests: &mut mpsc::UnboundedReceiver<Request>,
     in_flight: &Rc<InFlight>,
     inbox_waker: &Arc<InboxWaker>,
@@ -307,7 +328,8 @@ async fn serve_until_quiet(
         })
         .detach();
     };
-    let mut served = first.is_some();
+    // After a panic, the calls in flight before it count as served: wait for them, then park.
+    let mut served = first.is_some() || resumed;
     if let Some(request) = first {
         start(request);
     }
@@ -347,7 +369,7 @@ pub enum BridgeError {
     Panicked(Box<dyn Any + Send + 'static>),
     /// The call was made from the bridge's own worker thread, where waiting would deadlock.
     Reentrant,
-    /// The worker is gone (a callback on its loop panicked and ended the thread).
+    /// The worker thread is gone (it died outside any call).
     Stopped,
 }
 

@@ -242,3 +242,38 @@ fn the_child_process_path_gives_the_same_answer() {
         );
     });
 }
+
+#[test]
+fn a_panicking_callback_on_the_worker_loop_does_not_stop_the_bridge() {
+    within(LIMIT, || {
+        let bridge = Bridge::new().unwrap();
+        // The callback panics while this call is still in flight (sleeping).
+        let v = bridge.call(|| async {
+            executor::set_timeout(Duration::from_millis(1), || panic!("a stray timer fails"));
+            executor::sleep(Duration::from_millis(50)).await;
+            9
+        });
+        assert_eq!(v.unwrap(), 9, "the call in flight completed");
+        assert_eq!(
+            bridge.call(|| async { 10 }).unwrap(),
+            10,
+            "and the bridge serves on"
+        );
+        // Also when the panic comes after the call settled, while the worker is idle.
+        bridge
+            .call(|| async {
+                executor::set_timeout(Duration::from_millis(1), || panic!("later"));
+            })
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Let the timer fire: ask the worker to wait a little on its own loop.
+        bridge
+            .call(move || async move {
+                executor::sleep(Duration::from_millis(20)).await;
+                tx.send(()).unwrap();
+            })
+            .unwrap();
+        rx.recv().unwrap();
+        assert_eq!(bridge.call(|| async { 11 }).unwrap(), 11);
+    });
+}
