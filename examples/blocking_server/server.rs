@@ -14,7 +14,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::future::Future;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use futures::{AsyncReadExt, AsyncWriteExt, FutureExt};
@@ -34,6 +34,9 @@ pub const MAX_HEADERS: usize = 32;
 pub const MAX_BODY: u64 = 64 * 1024;
 /// How long a connection may stay silent before the server closes it.
 pub const IDLE: Duration = Duration::from_secs(10);
+/// How long a request head may take from its first byte to its last, however the client spaces
+/// them (Node.js's `server.headersTimeout`): a byte every few seconds cannot hold a connection.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a closing connection waits for the client to close its side (see `linger_close`).
 pub const LINGER: Duration = Duration::from_secs(2);
 /// The most input a closing connection reads and drops.
@@ -288,8 +291,11 @@ async fn linger_close(mut conn: TcpStream) {
 /// is left there for the next one), and skips its body.
 async fn read_request(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Request, ReadError> {
     let mut chunk = [0u8; 4096];
+    // Set when the head's first byte is in.
+    let mut head_due: Option<Instant> = None;
     loop {
         if !buf.is_empty() {
+            head_due.get_or_insert_with(|| Instant::now() + HEAD_TIMEOUT);
             if let Some((req, head_len, body_len)) = parse_head(buf)? {
                 buf.drain(..head_len);
                 skip_body(conn, buf, body_len, &mut chunk).await?;
@@ -299,7 +305,10 @@ async fn read_request(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Request
                 return Err(reply(431, format!("request head over {MAX_HEAD} bytes")));
             }
         }
-        let n = match timeout(IDLE, conn.read(&mut chunk)).await {
+        let wait = head_due.map_or(IDLE, |due| {
+            IDLE.min(due.saturating_duration_since(Instant::now()))
+        });
+        let n = match timeout(wait, conn.read(&mut chunk)).await {
             Ok(Ok(n)) => n,
             Ok(Err(_)) => return Err(ReadError::Gone),
             Err(_) if buf.is_empty() => return Err(ReadError::Gone),
