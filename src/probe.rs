@@ -70,8 +70,9 @@ struct Recorder {
     chunks: RefCell<Vec<(u64, u64)>>,
     /// Ticks when the previous chunk started.
     ticks_at_chunk_start: Cell<u64>,
-    /// Ticks that ran in each gap between consecutive chunks.
-    between: RefCell<Vec<u32>>,
+    /// Ticks that ran in the gaps between consecutive chunks: (min, max, sum, gaps), kept as
+    /// running figures (a job cut into millions of chunks need not store one per gap).
+    between: Cell<(u32, u32, u64, u64)>,
     /// Whether chunk boundaries are read from the clock (the last chunk was long).
     precise: Cell<bool>,
 }
@@ -122,7 +123,10 @@ impl ChunkObserver for Recorder {
         let ticks = self.ticks.get();
         if !self.chunks.borrow().is_empty() {
             let gap = ticks - self.ticks_at_chunk_start.get();
-            self.between.borrow_mut().push(gap as u32);
+            let gap = u32::try_from(gap).unwrap_or(u32::MAX);
+            let (lo, hi, sum, n) = self.between.get();
+            self.between
+                .set((lo.min(gap), hi.max(gap), sum + u64::from(gap), n + 1));
         }
         self.ticks_at_chunk_start.set(ticks);
         let at = if self.precise.get() {
@@ -164,7 +168,7 @@ impl TickProbe {
             chunk_open: Cell::new(None),
             chunks: RefCell::new(Vec::new()),
             ticks_at_chunk_start: Cell::new(0),
-            between: RefCell::new(Vec::new()),
+            between: Cell::new((u32::MAX, 0, 0, 0)),
             precise: Cell::new(true),
         });
         let mut iv = interval(config.period);
@@ -200,7 +204,7 @@ impl TickProbe {
         let rec = &self.rec;
         let tick_at = rec.tick_at.take();
         let chunks = rec.chunks.take();
-        let between = rec.between.take();
+        let (b_min, b_max, b_sum, b_gaps) = rec.between.get();
         let period_ns = self.config.period.as_nanos().max(1) as u64;
         let ticks = tick_at.len() as u64;
         let ideal = end / period_ns;
@@ -232,13 +236,13 @@ impl TickProbe {
                 ticks as f64 / ideal as f64
             },
             max_gap: Duration::from_nanos(max_gap),
-            between_min: between.iter().copied().min().unwrap_or(0),
-            between_mean: if between.is_empty() {
+            between_min: if b_gaps == 0 { 0 } else { b_min },
+            between_mean: if b_gaps == 0 {
                 0.0
             } else {
-                between.iter().map(|&b| f64::from(b)).sum::<f64>() / between.len() as f64
+                b_sum as f64 / b_gaps as f64
             },
-            between_max: between.iter().copied().max().unwrap_or(0),
+            between_max: b_max,
             chunk_p50: pct(0.50),
             chunk_p99: pct(0.99),
             chunk_max: durs
