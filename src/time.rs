@@ -208,7 +208,10 @@ impl Interval {
                 inner.timers.start(&self.timer, now);
             });
         }
-        Poll::Ready(self.timer.fired_due.get())
+        // With a backlog (`Burst`), the oldest untaken tick: `fired - 1` periods before the last.
+        let last = self.timer.fired_due.get();
+        let back = self.timer.duration().checked_mul(fired - 1);
+        Poll::Ready(back.and_then(|b| last.checked_sub(b)).unwrap_or(last))
     }
 
     /// Sets what happens when ticks are missed (default: [`MissedTickBehavior::Skip`]).

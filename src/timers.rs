@@ -414,7 +414,15 @@ impl Timers {
         let prev_due = timer.due.get();
         match &timer.action {
             Action::Waker(w) => {
-                timer.fired.set(timer.fired.get().saturating_add(1));
+                // Ticks the consumer has not taken yet: with `Burst` each one is kept (and handed
+                // out with its own due time); with `Skip` (and `Delay`, which waits for the
+                // consumer) a late consumer gets one tick, not a backlog.
+                let pending = if timer.missed.get() == MissedTickBehavior::Burst {
+                    timer.fired.get().saturating_add(1)
+                } else {
+                    1
+                };
+                timer.fired.set(pending);
                 timer.fired_due.set(prev_due);
                 if timer.repeat {
                     inner.interval_tick(timer.uid);

@@ -162,3 +162,36 @@ fn interval_stream_ticks_in_order() {
             .all(|w| w[1] - w[0] >= Duration::from_millis(2))
     );
 }
+
+/// Takes the ticks of `iv` that are ready right now (without waiting), with their due times.
+async fn ready_ticks(iv: &mut executor::Interval) -> Vec<std::time::Instant> {
+    let mut out = Vec::new();
+    while let std::task::Poll::Ready(t) = futures::poll!(std::pin::pin!(iv.tick())) {
+        out.push(t);
+    }
+    out
+}
+
+#[test]
+fn a_late_interval_consumer_gets_one_tick_with_skip_and_the_backlog_with_burst() {
+    use executor::MissedTickBehavior::{Burst, Skip};
+    let period = Duration::from_millis(10);
+    for missed in [Skip, Burst] {
+        let ready = executor::block_on(async {
+            let mut iv = executor::interval(period);
+            iv.set_missed_tick_behavior(missed);
+            iv.tick().await;
+            // The consumer looks away for five periods and more; the loop keeps running.
+            executor::sleep(period * 5 + period / 2).await;
+            ready_ticks(&mut iv).await
+        });
+        match missed {
+            Skip => assert_eq!(ready.len(), 1, "Skip: one late tick, not a backlog"),
+            _ => {
+                assert!(ready.len() >= 5, "Burst keeps every missed tick: {ready:?}");
+                // Each with its own due time, one period apart.
+                assert!(ready.windows(2).all(|w| w[1] - w[0] == period), "{ready:?}");
+            }
+        }
+    }
+}
