@@ -125,8 +125,13 @@ impl<F: Future> Runnable for TaskCell<F> {
         // the loop (clear timers, abort other tasks, even this one).
         let old = std::mem::replace(&mut *stage, Stage::Consumed);
         drop(stage);
-        drop(old);
-        self.finish(Err(JoinError::cancelled()));
+        // A destructor that panics must not unwind out of `abort` or the loop's shutdown (the
+        // tasks after this one would never be freed): its panic becomes the task's result.
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(old)));
+        self.finish(Err(match dropped {
+            Ok(()) => JoinError::cancelled(),
+            Err(payload) => JoinError::panicked(payload),
+        }));
         true
     }
 

@@ -190,3 +190,55 @@ fn wakes_from_another_thread_behind_a_panicking_callback_are_not_lost() {
     });
     assert_eq!(log, ["a", "b"]);
 }
+
+/// Panics when dropped.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("destructor fails");
+    }
+}
+
+#[test]
+fn a_panicking_destructor_neither_escapes_abort_nor_stops_the_loop_freeing_tasks() {
+    common::bounded(20, || {
+        // Through abort: the panic is the task's result.
+        let ev = EventLoop::new();
+        let err = ev.block_on(async {
+            let h = spawn(async {
+                let _p = PanicOnDrop;
+                std::future::pending::<()>().await;
+            });
+            executor::yield_now().await;
+            h.abort();
+            h.await.unwrap_err()
+        });
+        assert!(err.is_panic(), "{err:?}");
+        assert_eq!(err.panic_message(), Some("destructor fails"));
+
+        // Through the loop's drop: the tasks after the panicking one are freed too.
+        let ev = EventLoop::new();
+        let live = Rc::new(Cell::new(0));
+        let (ha, hb) = ev.block_on(async {
+            let ha = spawn(async {
+                let _p = PanicOnDrop;
+                std::future::pending::<()>().await;
+            });
+            let t = Tracked::new(&live);
+            let hb = spawn(async move {
+                let _t = t;
+                std::future::pending::<()>().await;
+            });
+            executor::yield_now().await;
+            (ha, hb)
+        });
+        assert_eq!(live.get(), 1);
+        drop(ev);
+        assert_eq!(live.get(), 0, "the task after the panicking one was freed");
+        assert!(ha.is_finished() && hb.is_finished());
+        let ev = EventLoop::new();
+        assert!(ev.block_on(ha).unwrap_err().is_panic());
+        assert!(ev.block_on(hb).unwrap_err().is_cancelled());
+    });
+}
