@@ -112,3 +112,17 @@ fn try_acquire_and_forget() {
     assert_eq!(sem.available_permits(), 1);
     assert_eq!(format!("{sem:?}"), "Semaphore { permits: 1, waiters: 0 }");
 }
+
+#[test]
+fn a_request_that_can_never_be_granted_panics_instead_of_waiting_for_ever() {
+    let r = std::panic::catch_unwind(|| {
+        let sem = executor::sync::Semaphore::new(2);
+        drop(sem.acquire_many(usize::MAX));
+    });
+    let msg = r.unwrap_err();
+    let msg = msg
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .unwrap_or_default();
+    assert!(msg.contains("can never be granted"), "{msg}");
+}

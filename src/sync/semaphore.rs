@@ -143,7 +143,19 @@ impl Semaphore {
     ///     assert_eq!(sem.available_permits(), 5);
     /// });
     /// ```
+    ///
+    /// A request for more permits than exist waits until [`add_permits`](Self::add_permits)
+    /// makes enough (and, FIFO, holds back every later waiter meanwhile): the semaphore does not
+    /// know its total, since permits can be added at any time.
+    ///
+    /// # Panics
+    /// If `n` exceeds [`MAX_PERMITS`]: no count of permits could ever satisfy it.
+    #[track_caller]
     pub fn acquire_many(&self, n: usize) -> Acquire<'_> {
+        assert!(
+            n <= MAX_PERMITS,
+            "executor::sync::Semaphore::acquire_many: {n} permits can never be granted (more than MAX_PERMITS)"
+        );
         Acquire {
             inner: RawAcquire::new(self, n),
         }
