@@ -295,6 +295,8 @@ pin_project! {
 /// ```
 #[track_caller]
 pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
+    // Name this call, not the `sleep` inside it, when no loop runs.
+    crate::context::with_current("timeout", |_| ());
     Timeout {
         future,
         sleep: sleep(duration),

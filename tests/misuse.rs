@@ -30,6 +30,13 @@ fn api_without_a_running_loop_names_the_call() {
         drop(sleep(Duration::from_millis(1)));
     }));
     assert!(m.contains("sleep"), "{m}");
+    let m = panic_message(catch_unwind(|| {
+        drop(executor::timeout(Duration::from_millis(1), async {}));
+    }));
+    assert!(
+        m.contains("executor::timeout needs a running event loop"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -49,7 +56,10 @@ fn block_on_inside_run_callback_is_refused() {
             set_immediate(|| executor::block_on(async {}));
         });
     }));
-    assert!(m.contains("inside a running event loop"), "{m}");
+    assert!(
+        m.contains("executor::block_on called from inside a running event loop"),
+        "the message names the free function that was called: {m}"
+    );
 }
 
 #[test]

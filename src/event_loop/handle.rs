@@ -245,13 +245,30 @@ impl Drop for EventLoop {
 }
 
 /// Runs `main` on a new loop, then the loop until idle. See [`EventLoop::run`].
+#[track_caller]
 pub fn run<R>(main: impl FnOnce() -> R) -> R {
+    refuse_nesting("run");
     EventLoop::new().run(main)
 }
 
 /// Runs `fut` to completion on a new loop. See [`EventLoop::block_on`].
+#[track_caller]
 pub fn block_on<F: Future>(fut: F) -> F::Output {
+    refuse_nesting("block_on");
     EventLoop::new().block_on(fut)
+}
+
+/// Refuses the free `run`/`block_on` inside a running loop with a message naming that call
+/// (the method they go through would name itself).
+#[track_caller]
+fn refuse_nesting(api: &str) {
+    if context::is_running() {
+        panic!(
+            "executor::{api} called from inside a running event loop; this would deadlock (the \
+             loop cannot run while it is blocked waiting on itself). Use `spawn` and `.await` the \
+             JoinHandle instead, or use a `Bridge` to block on another thread's loop"
+        );
+    }
 }
 
 /// Spawns a task on the running loop. Its first poll is queued as a microtask.
