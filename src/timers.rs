@@ -450,28 +450,27 @@ impl Timers {
                     now
                 };
                 let f = cb.borrow_mut().take();
-                let Some(mut f) = f else { return };
+                let Some(f) = f else { return };
                 let kind = if timer.repeat {
                     inner.interval_tick(timer.uid);
                     Kind::Interval
                 } else {
                     Kind::Timeout
                 };
-                inner.traced(kind, timer.uid, None, &mut f);
-                if timer.destroyed.get() {
-                    return;
-                }
-                *cb.borrow_mut() = Some(f);
-                if timer.repeat {
-                    let period = timer.duration.get();
-                    match timer.missed.get() {
-                        MissedTickBehavior::Skip => self.start(timer, start),
-                        MissedTickBehavior::Burst => {
-                            self.start_at(timer, deadline(prev_due, period));
-                        }
-                        MissedTickBehavior::Delay => self.start(timer, inner.update_time()),
-                    }
-                }
+                // Put the callback back and re-arm an interval even if the callback panics
+                // (Node.js re-arms in a `finally`): the loop can run again after an uncaught
+                // panic, and the interval must still be there.
+                let mut rearm = Rearm {
+                    timers: self,
+                    inner,
+                    timer,
+                    cb,
+                    f: Some(f),
+                    start,
+                    prev_due,
+                };
+                let f = rearm.f.as_mut().expect("just set");
+                inner.traced(kind, timer.uid, None, f);
             }
         }
     }
@@ -501,6 +500,40 @@ pub(crate) fn deadline(start: Instant, d: Duration) -> Instant {
         .checked_add(d)
         .or_else(|| start.checked_add(FAR_FUTURE))
         .unwrap_or(start)
+}
+
+/// After a callback timer has run (or panicked): gives the callback back to its cell and
+/// re-arms an interval, unless the callback cleared its own timer.
+struct Rearm<'a> {
+    timers: &'a Timers,
+    inner: &'a Inner,
+    timer: &'a Rc<TimerCell>,
+    cb: &'a RefCell<Option<Box<dyn FnMut()>>>,
+    f: Option<Box<dyn FnMut()>>,
+    /// The loop time read before the callback (an interval restarts from it).
+    start: Instant,
+    /// The due time of the countdown that fired.
+    prev_due: Instant,
+}
+
+impl Drop for Rearm<'_> {
+    fn drop(&mut self) {
+        let timer = self.timer;
+        if timer.destroyed.get() {
+            return;
+        }
+        *self.cb.borrow_mut() = self.f.take();
+        if timer.repeat {
+            let period = timer.duration.get();
+            match timer.missed.get() {
+                MissedTickBehavior::Skip => self.timers.start(timer, self.start),
+                MissedTickBehavior::Burst => {
+                    self.timers.start_at(timer, deadline(self.prev_due, period));
+                }
+                MissedTickBehavior::Delay => self.timers.start(timer, self.inner.update_time()),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

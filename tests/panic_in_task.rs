@@ -242,3 +242,36 @@ fn a_panicking_destructor_neither_escapes_abort_nor_stops_the_loop_freeing_tasks
         assert!(ev.block_on(hb).unwrap_err().is_cancelled());
     });
 }
+
+#[test]
+fn an_interval_whose_callback_panics_is_still_armed_when_the_loop_runs_again() {
+    let ticks = common::bounded(20, || {
+        let ev = EventLoop::new();
+        let ticks = Rc::new(Cell::new(0));
+        let t = ticks.clone();
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            ev.run(|| {
+                let handle: Rc<RefCell<Option<executor::TimerHandle>>> = Rc::default();
+                let h = handle.clone();
+                *handle.borrow_mut() = Some(executor::set_interval(
+                    Duration::from_millis(2),
+                    move || {
+                        t.set(t.get() + 1);
+                        if t.get() == 1 {
+                            panic!("first tick fails");
+                        }
+                        if t.get() == 3 {
+                            h.borrow_mut().take().unwrap().clear();
+                        }
+                    },
+                ));
+            })
+        }));
+        assert!(r.is_err());
+        assert_eq!(ticks.get(), 1);
+        // As in Node.js, where the interval is re-armed in a `finally`: it goes on.
+        ev.run(|| {});
+        ticks.get()
+    });
+    assert_eq!(ticks, 3);
+}
