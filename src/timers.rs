@@ -222,6 +222,12 @@ pub(crate) struct Timers {
     next_seq: Cell<u64>,
     /// Last timer uid handed out.
     next_uid: Cell<u64>,
+    /// Fired timeouts whose callback is kept for `refresh`, weakly: a callback that holds its
+    /// own handle makes a cycle only the loop's drop can break (`take_all`). Pruned of dead
+    /// entries whenever it doubles.
+    fired: RefCell<Vec<Weak<TimerCell>>>,
+    /// Length at which `fired` is next pruned.
+    fired_prune_at: Cell<usize>,
 }
 
 impl Timers {
@@ -475,13 +481,30 @@ impl Timers {
         }
     }
 
+    /// Notes a fired timeout that keeps its callback (see `fired`).
+    fn remember_fired(&self, timer: &Rc<TimerCell>) {
+        let mut fired = self.fired.borrow_mut();
+        fired.push(Rc::downgrade(timer));
+        if fired.len() >= self.fired_prune_at.get() {
+            fired.retain(|w| w.strong_count() > 0);
+            self.fired_prune_at.set((fired.len() * 2).max(64));
+        }
+    }
+
     /// Drops every timer (loop shutdown), returning the callbacks so the caller can drop them
-    /// outside any borrow.
+    /// outside any borrow: the scheduled ones, and the fired timeouts still alive (whose
+    /// callbacks may hold their own handles).
     pub(crate) fn take_all(&self) -> Vec<Rc<TimerCell>> {
+        let mut out: Vec<Rc<TimerCell>> = std::mem::take(&mut *self.fired.borrow_mut())
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|t| t.seq.get() == 0)
+            .collect();
+        out.sort_by_key(|t| Rc::as_ptr(t) as usize);
+        out.dedup_by(|a, b| Rc::ptr_eq(a, b));
         let mut l = self.lists.borrow_mut();
         let lists = std::mem::take(&mut *l);
         self.ref_count.set(0);
-        let mut out = Vec::new();
         for (_, list) in lists.lists {
             for (timer, seq) in list.entries {
                 if timer.seq.get() == seq {
@@ -523,6 +546,9 @@ impl Drop for Rearm<'_> {
             return;
         }
         *self.cb.borrow_mut() = self.f.take();
+        if !timer.repeat {
+            self.timers.remember_fired(timer);
+        }
         if timer.repeat {
             let period = timer.duration.get();
             match timer.missed.get() {

@@ -275,3 +275,21 @@ fn an_interval_whose_callback_panics_is_still_armed_when_the_loop_runs_again() {
     });
     assert_eq!(ticks, 3);
 }
+
+#[test]
+fn dropping_the_loop_frees_a_fired_timeout_that_holds_its_own_handle() {
+    let live = Rc::new(Cell::new(0));
+    let ev = EventLoop::new();
+    ev.run(|| {
+        let t = Tracked::new(&live);
+        let me: Rc<RefCell<Option<executor::TimerHandle>>> = Rc::default();
+        let m = me.clone();
+        // The callback keeps its handle (to `refresh` it later, say): a cycle through the timer.
+        *me.borrow_mut() = Some(set_timeout(Duration::from_millis(1), move || {
+            let _keep = (&t, &m);
+        }));
+    });
+    assert_eq!(live.get(), 1, "the fired callback is kept for refresh");
+    drop(ev);
+    assert_eq!(live.get(), 0, "the loop's drop broke the cycle");
+}
