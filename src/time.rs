@@ -35,7 +35,13 @@ fn waker_timer(api: &str, duration: Duration, repeat: bool) -> (Rc<TimerCell>, I
 }
 
 /// Registers `cx`'s waker with a waker-driven timer.
+#[track_caller]
 fn register(timer: &TimerCell, cx: &Context<'_>) {
+    // A timer fires only on the loop that made it: waiting for it anywhere else would hang.
+    let here = crate::context::try_with_current(std::ptr::from_ref);
+    if here != Some(timer.owner.as_ptr()) {
+        wrong_loop(here.is_some());
+    }
     let Action::Waker(slot) = &timer.action else {
         unreachable!("async timers are waker-driven")
     };
@@ -44,6 +50,20 @@ fn register(timer: &TimerCell, cx: &Context<'_>) {
         Some(w) if w.will_wake(cx.waker()) => {}
         _ => *slot = Some(cx.waker().clone()),
     }
+}
+
+#[cold]
+#[track_caller]
+fn wrong_loop(some_loop_runs: bool) -> ! {
+    panic!(
+        "executor: a sleep, interval or timeout was awaited {}; its timer can only fire on the \
+         loop that created it, so this would wait for ever",
+        if some_loop_runs {
+            "on a different event loop than the one that created it"
+        } else {
+            "with no event loop running"
+        }
+    )
 }
 
 fn with_owner(timer: &TimerCell, f: impl FnOnce(&crate::event_loop::Inner)) {
