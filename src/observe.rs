@@ -24,7 +24,8 @@ pub enum Phase {
 }
 
 impl Phase {
-    /// Every phase, in the order of a loop iteration (main first).
+    /// Every phase, in the order of a loop iteration (main first), which is declaration order:
+    /// `phase as usize` is its index here.
     pub const ALL: [Phase; 5] = [
         Phase::Main,
         Phase::Timers,
@@ -70,7 +71,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// Every kind, in declaration order.
+    /// Every kind, in declaration order: `kind as usize` is its index here.
     pub const ALL: [Kind; 9] = [
         Kind::Main,
         Kind::Timeout,

@@ -505,52 +505,29 @@ impl LoopObserver for Publisher {
     }
 }
 
+// The codes are the enums' discriminants, which are their indexes in `Phase::ALL`/`Kind::ALL`.
 fn phase_code(p: Phase) -> u8 {
-    match p {
-        Phase::Main => 0,
-        Phase::Timers => 1,
-        Phase::Poll => 2,
-        Phase::Check => 3,
-        Phase::Microtask => 4,
-    }
+    p as u8
 }
 
 fn phase_from(c: u64) -> Phase {
-    match c {
-        1 => Phase::Timers,
-        2 => Phase::Poll,
-        3 => Phase::Check,
-        4 => Phase::Microtask,
-        _ => Phase::Main,
-    }
+    usize::try_from(c)
+        .ok()
+        .and_then(|i| Phase::ALL.get(i))
+        .copied()
+        .unwrap_or(Phase::Main)
 }
 
 fn kind_code(k: Kind) -> u8 {
-    match k {
-        Kind::Main => 0,
-        Kind::Timeout => 1,
-        Kind::Interval => 2,
-        Kind::Immediate => 3,
-        Kind::NextTick => 4,
-        Kind::Microtask => 5,
-        Kind::Task => 6,
-        Kind::Wake => 7,
-        Kind::Io => 8,
-    }
+    k as u8
 }
 
 fn kind_from(c: u64) -> Kind {
-    match c {
-        1 => Kind::Timeout,
-        2 => Kind::Interval,
-        3 => Kind::Immediate,
-        4 => Kind::NextTick,
-        5 => Kind::Microtask,
-        6 => Kind::Task,
-        7 => Kind::Wake,
-        8 => Kind::Io,
-        _ => Kind::Main,
-    }
+    usize::try_from(c)
+        .ok()
+        .and_then(|i| Kind::ALL.get(i))
+        .copied()
+        .unwrap_or(Kind::Main)
 }
 
 #[cfg(test)]

@@ -63,8 +63,7 @@ impl Bar {
         self.end = self.end.max(s.end_ns());
         self.spans += 1;
         self.busy += s.dur_ns;
-        let k = Kind::ALL.iter().position(|&k| k == s.kind).unwrap_or(0);
-        self.by_kind[k] += s.dur_ns.max(1);
+        self.by_kind[s.kind as usize] += s.dur_ns.max(1);
     }
 
     fn kind(&self) -> Kind {
@@ -167,13 +166,14 @@ pub fn render_timeline_svg(title: &str, runs: &[(&str, &Trace)]) -> String {
                 }
             }
             for b in &bars {
+                let kind = b.kind();
                 let tip = if b.spans == 1 {
                     format!("{}: {:.3} ms", b.label, b.busy as f64 / 1e6)
                 } else {
                     format!(
                         "{} spans, mostly {}, {:.3} ms busy in {:.3} ms",
                         b.spans,
-                        b.kind().name(),
+                        kind.name(),
                         b.busy as f64 / 1e6,
                         (b.end - b.start) as f64 / 1e6
                     )
@@ -185,7 +185,7 @@ pub fn render_timeline_svg(title: &str, runs: &[(&str, &Trace)]) -> String {
                     x(b.start),
                     (x(b.end) - x(b.start)).max(0.5),
                     LANE - 3.0,
-                    colour(b.kind()),
+                    colour(kind),
                     esc(&tip)
                 );
             }
