@@ -35,7 +35,7 @@ pub(crate) fn enter<'a>(inner: &'a Rc<Inner>, what: &str) -> EnterGuard<'a> {
     CURRENT.with(|c| {
         if !c.get().is_null() {
             panic!(
-                "executor: {what} called from inside a running event loop; this would deadlock \
+                "executor::{what} called from inside a running event loop; this would deadlock \
                  (the loop cannot run while it is blocked waiting on itself). Use `spawn` and \
                  `.await` the JoinHandle instead, or use a `Bridge` to block on another thread's loop"
             );

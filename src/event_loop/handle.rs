@@ -119,7 +119,12 @@ impl EventLoop {
     /// assert_eq!(n, 42);
     /// ```
     pub fn run<R>(&self, main: impl FnOnce() -> R) -> R {
-        let _enter = context::enter(&self.inner, "EventLoop::run");
+        self.run_as("EventLoop::run", main)
+    }
+
+    /// [`run`](Self::run), refused inside a running loop with a message naming `api`.
+    fn run_as<R>(&self, api: &str, main: impl FnOnce() -> R) -> R {
+        let _enter = context::enter(&self.inner, api);
         self.inner.phase.set(Phase::Main);
         let out = self.inner.traced(Kind::Main, 0, None, main);
         self.inner.drain_queues();
@@ -147,8 +152,13 @@ impl EventLoop {
     /// assert_eq!(v, 7);
     /// ```
     pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        self.block_on_as("EventLoop::block_on", fut)
+    }
+
+    /// [`block_on`](Self::block_on), refused inside a running loop with a message naming `api`.
+    fn block_on_as<F: Future>(&self, api: &str, fut: F) -> F::Output {
         let inner = &self.inner;
-        let _enter = context::enter(inner, "EventLoop::block_on");
+        let _enter = context::enter(inner, api);
         let out = Cell::new(None);
         let mut wrapper = pin!(async {
             out.set(Some(fut.await));
@@ -247,28 +257,13 @@ impl Drop for EventLoop {
 /// Runs `main` on a new loop, then the loop until idle. See [`EventLoop::run`].
 #[track_caller]
 pub fn run<R>(main: impl FnOnce() -> R) -> R {
-    refuse_nesting("run");
-    EventLoop::new().run(main)
+    EventLoop::new().run_as("run", main)
 }
 
 /// Runs `fut` to completion on a new loop. See [`EventLoop::block_on`].
 #[track_caller]
 pub fn block_on<F: Future>(fut: F) -> F::Output {
-    refuse_nesting("block_on");
-    EventLoop::new().block_on(fut)
-}
-
-/// Refuses the free `run`/`block_on` inside a running loop with a message naming that call
-/// (the method they go through would name itself).
-#[track_caller]
-fn refuse_nesting(api: &str) {
-    if context::is_running() {
-        panic!(
-            "executor::{api} called from inside a running event loop; this would deadlock (the \
-             loop cannot run while it is blocked waiting on itself). Use `spawn` and `.await` the \
-             JoinHandle instead, or use a `Bridge` to block on another thread's loop"
-        );
-    }
+    EventLoop::new().block_on_as("block_on", fut)
 }
 
 /// Spawns a task on the running loop. Its first poll is queued as a microtask.
