@@ -145,14 +145,13 @@ impl LoopDelayMonitor {
         let period = self.resolution;
         let handle = set_interval(period, move || {
             let Some(state) = weak.upgrade() else { return };
-            // The loop time was read for this callback, and the interval restarts from it.
-            let ran = now();
+            // The loop time was read for this callback, and the interval restarts from it. A
+            // sample due while the loop was not running (between two `run` or `block_on` calls)
+            // is late only from when the loop started running again.
+            let (ran, run_started) =
+                context::with_current("LoopDelayMonitor", |l| (l.now(), l.run_started.get()));
             if let Some(due) = state.due.get() {
-                // A sample due while the loop was not running (between two `run` or `block_on`
-                // calls) is late only from when the loop started running again.
-                let due = due.max(context::with_current("LoopDelayMonitor", |l| {
-                    l.run_started.get()
-                }));
+                let due = due.max(run_started);
                 let late = ran.saturating_duration_since(due).as_nanos();
                 let late = u64::try_from(late).unwrap_or(u64::MAX);
                 state.hist.borrow_mut().saturating_record(late);
