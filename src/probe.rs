@@ -194,13 +194,13 @@ impl TickProbe {
         self.rec.clone()
     }
 
-    /// Stops the interval and reports.
+    /// Stops the interval (when `self` drops, at the end: nothing runs on the loop meanwhile)
+    /// and reports.
     pub fn finish(self) -> ProbeReport {
         let end = self.rec.offset();
         if let Some(s) = self.rec.chunk_open.take() {
             self.rec.chunks.borrow_mut().push((s, end));
         }
-        self.ticker.abort();
         let rec = &self.rec;
         let tick_at = rec.tick_at.take();
         let chunks = rec.chunks.take();
