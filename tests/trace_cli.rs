@@ -92,36 +92,63 @@ fn interval_vs_prime_writes_one_trace_process_per_strategy() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("must end in .json or .svg"));
 }
 
+/// Starts the server example with `args`, returns it, its stdout (past the first line) and the
+/// address that line announced.
+fn start_server(
+    exe: &std::path::Path,
+    args: &[&std::ffi::OsStr],
+) -> (
+    std::process::Child,
+    BufReader<std::process::ChildStdout>,
+    String,
+) {
+    let mut child = Command::new(exe)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (child, stdout, addr)
+}
+
+/// One `GET path` on a new connection (`Connection: close`); the whole response.
+fn get(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp
+}
+
 #[test]
 fn blocking_server_writes_its_trace_when_sigterm_stops_it() {
     let exe = common::example("blocking_server");
     let json = out_file("server.json");
     let (served, text) = common::bounded(60, move || {
-        let mut child = Command::new(exe)
-            .args(["--mode", "chunked", "--trace"])
-            .arg(&json)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+        let (mut child, mut stdout, addr) = start_server(
+            &exe,
+            &[
+                "--mode".as_ref(),
+                "chunked".as_ref(),
+                "--trace".as_ref(),
+                json.as_os_str(),
+            ],
+        );
         for path in ["/home", "/primes?nth=5000", "/home"] {
-            let mut s = TcpStream::connect(&addr).unwrap();
-            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-            write!(
-                s,
-                "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-            )
-            .unwrap();
-            let mut resp = String::new();
-            s.read_to_string(&mut resp).unwrap();
+            let resp = get(&addr, path);
             assert!(resp.starts_with("HTTP/1.1 200"), "{path}: {resp}");
         }
         // SAFETY: `kill` with a live child's pid and a valid signal number.
@@ -153,28 +180,20 @@ fn blocking_server_draws_its_io_in_an_svg_timeline() {
     let exe = common::example("blocking_server");
     let svg = out_file("server.svg");
     let (status, text) = common::bounded(60, move || {
-        let mut child = Command::new(exe)
-            .args(["--max-requests", "2", "--trace"])
-            .arg(&svg)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let addr = line.trim().strip_prefix("listening on http://").unwrap();
+        let (mut child, _stdout, addr) = start_server(
+            &exe,
+            &[
+                "--max-requests".as_ref(),
+                "2".as_ref(),
+                "--trace".as_ref(),
+                svg.as_os_str(),
+            ],
+        );
         // The first connection may be accepted at once (it can arrive before the server first
         // tries to accept), but the server goes back to waiting on its listener before it
         // answers: the second connection wakes it in the poll phase.
         for _ in 0..2 {
-            let mut s = TcpStream::connect(addr).unwrap();
-            write!(
-                s,
-                "GET /home HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-            )
-            .unwrap();
-            let mut resp = String::new();
-            s.read_to_string(&mut resp).unwrap();
+            let resp = get(&addr, "/home");
             assert!(resp.contains("Welcome Home!"), "{resp}");
         }
         (
