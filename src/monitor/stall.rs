@@ -511,11 +511,7 @@ fn phase_code(p: Phase) -> u8 {
 }
 
 fn phase_from(c: u64) -> Phase {
-    usize::try_from(c)
-        .ok()
-        .and_then(|i| Phase::ALL.get(i))
-        .copied()
-        .unwrap_or(Phase::Main)
+    from_code(&Phase::ALL, c)
 }
 
 fn kind_code(k: Kind) -> u8 {
@@ -523,11 +519,16 @@ fn kind_code(k: Kind) -> u8 {
 }
 
 fn kind_from(c: u64) -> Kind {
+    from_code(&Kind::ALL, c)
+}
+
+/// The value coded `c` (its index in `all`); the first one for an unknown code.
+fn from_code<T: Copy>(all: &[T], c: u64) -> T {
     usize::try_from(c)
         .ok()
-        .and_then(|i| Kind::ALL.get(i))
+        .and_then(|i| all.get(i))
         .copied()
-        .unwrap_or(Kind::Main)
+        .unwrap_or(all[0])
 }
 
 #[cfg(test)]
