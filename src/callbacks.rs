@@ -6,11 +6,11 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::context;
-use crate::event_loop::Inner;
-use crate::immediates::{CheckEntry, ImmediateCell};
-use crate::microtasks::Job;
-use crate::timers::{Action, MissedTickBehavior, TimerCell};
+use crate::runtime::Inner;
+use crate::runtime::context;
+use crate::runtime::immediates::{CheckEntry, ImmediateCell};
+use crate::runtime::microtasks::Job;
+use crate::time::timers::{Action, MissedTickBehavior, TimerCell};
 
 /// The longest delay the callback API accepts: 2^31 - 1 ms (about 24.8 days), as in Node.js.
 pub const TIMEOUT_MAX: Duration = Duration::from_millis(2_147_483_647);

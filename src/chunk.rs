@@ -174,10 +174,11 @@ impl Chunker {
         };
         // A placeholder until a strategy that measures time starts its first chunk: the loop
         // time when there is a loop (no clock read), else the clock (counted).
-        let (chunk_start, reads) = match crate::context::try_with_current(|inner| inner.now()) {
-            Some(t) => (t, 0),
-            None => (Instant::now(), 1),
-        };
+        let (chunk_start, reads) =
+            match crate::runtime::context::try_with_current(|inner| inner.now()) {
+                Some(t) => (t, 0),
+                None => (Instant::now(), 1),
+            };
         let mut c = Chunker {
             strategy,
             countdown: 1,
@@ -247,7 +248,7 @@ impl Chunker {
         }
         self.chunk_start = self.now();
         self.timer_due =
-            crate::context::try_with_current(|inner| inner.timers.next_expiry()).flatten();
+            crate::runtime::context::try_with_current(|inner| inner.timers.next_expiry()).flatten();
         // Units until the timer is due, at the speed measured in the last chunk.
         let to_due = match (self.timer_due, self.ns_per_unit) {
             (Some(due), Some(rate)) => {

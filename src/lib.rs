@@ -59,41 +59,36 @@
     clippy::undocumented_unsafe_blocks
 )]
 
-mod bridge;
+// The tree is the loop's diagram (docs/design.md opens with the map):
+// runtime/ the loop and its phases; task/ what it polls; time/ the timers phase and its
+// futures; io/ the poll phase's sources; threads/ loops and pools on other threads;
+// callbacks the Node.js-named front; sync/ locks for one loop; chunk cutting CPU work;
+// observe/ seeing and counting what the loop runs; demo/ the workload and the test language.
 mod callbacks;
 pub mod chunk;
-mod cluster;
-mod context;
-mod event_loop;
-mod immediates;
-mod microtasks;
-pub mod monitor;
-#[cfg(all(unix, not(miri)))]
-pub mod net;
+pub mod demo;
+mod io;
 pub mod observe;
-mod offload;
-mod park;
-pub mod prime;
-pub mod probe;
-mod reactor;
-pub mod scenario;
-mod svg;
+mod runtime;
 pub mod sync;
 mod task;
+mod threads;
 mod time;
-mod timers;
-mod waker;
-mod yield_now;
 
-pub use bridge::{Bridge, BridgeError};
+pub use demo::{prime, scenario};
+#[cfg(all(unix, not(miri)))]
+pub use io::net;
+pub use observe::{monitor, probe};
+
 pub use callbacks::{
     ImmediateHandle, TIMEOUT_MAX, TIMEOUT_MIN, TimerHandle, next_tick, queue_microtask,
     set_immediate, set_interval, set_timeout,
 };
-pub use cluster::{Cluster, ClusterBuilder, ClusterHandle, ClusterReport, Placement};
-pub use event_loop::{Builder, EventLoop, LoopStats, block_on, loop_stats, now, run, spawn};
-pub use offload::{Offload, offload};
+pub use runtime::{Builder, EventLoop, LoopStats, block_on, loop_stats, now, run, spawn};
+pub use task::yield_now::{YieldNow, yield_now};
 pub use task::{JoinError, JoinHandle};
+pub use threads::bridge::{Bridge, BridgeError};
+pub use threads::cluster::{Cluster, ClusterBuilder, ClusterHandle, ClusterReport, Placement};
+pub use threads::offload::{Offload, offload};
+pub use time::timers::MissedTickBehavior;
 pub use time::{Elapsed, Interval, Sleep, Timeout, interval, sleep, sleep_until, timeout};
-pub use timers::MissedTickBehavior;
-pub use yield_now::{YieldNow, yield_now};

@@ -33,7 +33,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::chunk::{ChunkObserver, Chunker, Strategy};
-use crate::svg::esc;
+use crate::observe::svg::esc;
 use crate::{JoinHandle, MissedTickBehavior, interval, spawn};
 
 /// What the probe measures with.
@@ -280,7 +280,7 @@ pub async fn probe_prime_search(
     if strategy != Strategy::Offload {
         chunker.set_observer(probe.observer());
     }
-    let p = crate::prime::find_nth_prime_observed(nth, &mut chunker).await;
+    let p = crate::demo::prime::find_nth_prime_observed(nth, &mut chunker).await;
     (p, probe.finish())
 }
 
@@ -384,7 +384,7 @@ pub fn render_svg(title: &str, runs: &[(String, &ProbeReport)], zoom: Option<Dur
     let panel_h = 30.0 + runs.len() as f64 * (2.0 * LANE + 16.0) + 30.0;
     let height = 50.0 + panels.len() as f64 * panel_h;
     let mut s = String::new();
-    crate::svg::open(
+    crate::observe::svg::open(
         &mut s,
         W,
         height,
@@ -480,5 +480,5 @@ fn panel(s: &mut String, top: f64, name: &str, runs: &[(String, &ProbeReport)], 
         }
         y += 2.0 * LANE + 16.0;
     }
-    crate::svg::time_axis(s, (LEFT, W - 10.0, y), span_ns, x, 2);
+    crate::observe::svg::time_axis(s, (LEFT, W - 10.0, y), span_ns, x, 2);
 }

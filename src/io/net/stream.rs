@@ -11,7 +11,7 @@ use futures::io::{AsyncRead, AsyncWrite};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::registration::Registration;
-use crate::reactor::Direction;
+use crate::io::reactor::Direction;
 
 /// A TCP connection; the loop's counterpart of [`std::net::TcpStream`] (Node.js's
 /// `net.Socket`). It implements `futures`' [`AsyncRead`] and [`AsyncWrite`], and so does

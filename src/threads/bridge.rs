@@ -44,7 +44,7 @@ use std::thread::{self, Thread, ThreadId};
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt, StreamExt};
 
-use crate::event_loop::{Builder, EventLoop};
+use crate::runtime::{Builder, EventLoop};
 use crate::task::panic_message;
 
 /// A call's future, built on the worker; it sends the outcome to the caller itself.
@@ -183,7 +183,7 @@ impl Bridge {
             .unbounded_send(request)
             .map_err(|_| BridgeError::Stopped)?;
         // A dropped sender means the worker's loop died with the request in it.
-        crate::park::wait(rx).unwrap_or(Err(BridgeError::Stopped))
+        crate::threads::park::wait(rx).unwrap_or(Err(BridgeError::Stopped))
     }
 
     /// Whether the calling thread is this bridge's worker (where [`call`](Bridge::call) fails).

@@ -5,6 +5,10 @@
 //! installed the cost is one branch per callback. The stall detector and the trace recorder are
 //! observers.
 
+pub mod monitor;
+pub mod probe;
+pub(crate) mod svg;
+
 use std::fmt;
 use std::panic::Location;
 

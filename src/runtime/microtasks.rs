@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::task::Waker;
 
-use crate::waker::TaskRef;
+use crate::task::waker::TaskRef;
 
 /// One unit of work in a queue.
 pub(crate) enum Job {

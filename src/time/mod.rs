@@ -4,6 +4,8 @@
 //! task resumes right after the timers phase fires its timer (in the microtask drain that follows
 //! it), in the same order as the callbacks around it.
 
+pub(crate) mod timers;
+
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
@@ -15,8 +17,8 @@ use std::time::{Duration, Instant};
 use futures::Stream;
 use pin_project_lite::pin_project;
 
-use crate::context;
-use crate::timers::{Action, MissedTickBehavior, TimerCell};
+use crate::runtime::context;
+use crate::time::timers::{Action, MissedTickBehavior, TimerCell};
 
 /// Creates a waker-driven timer on the running loop.
 #[track_caller]
@@ -38,7 +40,7 @@ fn waker_timer(api: &str, duration: Duration, repeat: bool) -> (Rc<TimerCell>, I
 #[track_caller]
 fn register(timer: &TimerCell, cx: &Context<'_>) {
     // A timer fires only on the loop that made it: waiting for it anywhere else would hang.
-    let here = crate::context::try_with_current(std::ptr::from_ref);
+    let here = crate::runtime::context::try_with_current(std::ptr::from_ref);
     if here != Some(timer.owner.as_ptr()) {
         wrong_loop(here.is_some());
     }
@@ -66,7 +68,7 @@ fn wrong_loop(some_loop_runs: bool) -> ! {
     )
 }
 
-fn with_owner(timer: &TimerCell, f: impl FnOnce(&crate::event_loop::Inner)) {
+fn with_owner(timer: &TimerCell, f: impl FnOnce(&crate::runtime::Inner)) {
     if let Some(inner) = timer.owner.upgrade() {
         f(&inner);
     }
@@ -316,7 +318,7 @@ pin_project! {
 #[track_caller]
 pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
     // Name this call, not the `sleep` inside it, when no loop runs.
-    crate::context::with_current("timeout", |_| ());
+    crate::runtime::context::with_current("timeout", |_| ());
     Timeout {
         future,
         sleep: sleep(duration),

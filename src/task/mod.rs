@@ -12,6 +12,9 @@
 //!   to true; the flag is cleared right before the poll, so a wake during the poll queues it again.
 //! - A panic while polling is caught and becomes the task's [`JoinError`]; the loop carries on.
 
+pub(crate) mod waker;
+pub(crate) mod yield_now;
+
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -23,8 +26,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 
-use crate::event_loop::Inner;
-use crate::waker::{Header, TaskRef, header_of, new_waker};
+use crate::runtime::Inner;
+use crate::task::waker::{Header, TaskRef, header_of, new_waker};
 
 /// The life of a task's future.
 enum Stage<F: Future> {

@@ -22,7 +22,10 @@
 //!   after a poll phase that waited, and refreshed whenever a timer is started (Node.js reads the
 //!   clock in `setTimeout` too).
 
+pub(crate) mod context;
 mod handle;
+pub(crate) mod immediates;
+pub(crate) mod microtasks;
 mod observers;
 mod phases;
 mod tasks;
@@ -43,14 +46,13 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::context;
-use crate::immediates::Immediates;
-use crate::microtasks::{Job, MicroQueues};
+use crate::io::reactor::Reactor;
 use crate::observe::{Kind, LoopObserver, Phase, Span};
-use crate::reactor::Reactor;
+use crate::runtime::immediates::Immediates;
+use crate::runtime::microtasks::{Job, MicroQueues};
+use crate::task::waker::{Header, Remote, TaskRef, header_of, new_waker};
 use crate::task::{JoinHandle, Runnable, new_task};
-use crate::timers::Timers;
-use crate::waker::{Header, Remote, TaskRef, header_of, new_waker};
+use crate::time::timers::Timers;
 
 /// Slab key reserved for the `block_on` future (never a real slab key).
 const MAIN_KEY: usize = usize::MAX;
@@ -130,7 +132,7 @@ pub(crate) struct Inner {
     /// Counters.
     stats: Cell<LoopStats>,
     /// The offload worker pool, started on first use, joined when the loop is dropped.
-    pub(crate) pool: crate::offload::PoolSlot,
+    pub(crate) pool: crate::threads::offload::PoolSlot,
     /// Installed observers, copied on write: a span holds its own `Rc` of the list (one count
     /// increment, no allocation), so an observer added or removed mid-span changes the list for
     /// later spans only, and the span's exit goes to the observers its enter went to.
@@ -156,7 +158,7 @@ impl Inner {
     pub(super) fn new(reactor: Reactor, builder: &Builder) -> Rc<Inner> {
         let remote = Arc::new(Remote::new(reactor.poller.clone()));
         let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
-        crate::waker::registry::insert(id, &remote);
+        crate::task::waker::registry::insert(id, &remote);
         Rc::new_cyclic(|weak| Inner {
             id,
             weak_self: weak.clone(),
@@ -181,7 +183,7 @@ impl Inner {
             reactor,
             keep_alive: Cell::new(0),
             stats: Cell::new(LoopStats::default()),
-            pool: crate::offload::PoolSlot::new(builder.offload_threads),
+            pool: crate::threads::offload::PoolSlot::new(builder.offload_threads),
             observers: RefCell::new(Rc::from([])),
             observed: Cell::new(false),
             phase: Cell::new(Phase::Main),

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::context;
+use crate::runtime::context;
 
 /// Lets the loop run its other phases, resuming in the next **check phase**: the equivalent of
 /// `await new Promise(r => setImmediate(r))`. Timers that fell due, I/O and wakes from other

@@ -14,7 +14,7 @@ use std::rc::Rc;
 
 use std::time::Instant;
 
-use crate::event_loop::Inner;
+use crate::runtime::Inner;
 
 thread_local! {
     /// The loop running on this thread, or null. Non-null only while an [`EnterGuard`] lives.

@@ -140,7 +140,7 @@ impl Inner {
 
     /// Cancels every task and drops every queued callback and timer (loop drop).
     pub(super) fn shutdown(&self) {
-        crate::waker::registry::remove(self.id);
+        crate::task::waker::registry::remove(self.id);
         self.remote.close();
         // Dropping a future or callback may spawn or queue more work: repeat until quiet.
         for _ in 0..16 {
@@ -153,7 +153,7 @@ impl Inner {
             drop(tasks);
             for t in timers {
                 self.timers.clear(&t);
-                if let crate::timers::Action::Waker(w) = &t.action {
+                if let crate::time::timers::Action::Waker(w) = &t.action {
                     let w = w.borrow_mut().take();
                     drop(w);
                 }

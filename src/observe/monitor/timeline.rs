@@ -8,8 +8,8 @@
 use std::fmt::Write as _;
 
 use super::trace::{Trace, TraceSpan};
+use crate::observe::svg::esc;
 use crate::observe::{Kind, Phase};
-use crate::svg::esc;
 
 /// Width of the drawing.
 const W: f64 = 1100.0;
@@ -104,7 +104,7 @@ pub fn render_timeline_svg(title: &str, runs: &[(&str, &Trace)]) -> String {
     let run_h = LANE * (Phase::ALL.len() + 1) as f64 + 24.0;
     let height = 78.0 + runs.len() as f64 * run_h + 30.0;
     let mut s = String::new();
-    crate::svg::open(
+    crate::observe::svg::open(
         &mut s,
         W,
         height,
@@ -212,7 +212,7 @@ pub fn render_timeline_svg(title: &str, runs: &[(&str, &Trace)]) -> String {
         }
         y += LANE + 8.0;
     }
-    crate::svg::time_axis(&mut s, (LEFT, W - 10.0, y), span_ns, |ns| x(ns as u64), 1);
+    crate::observe::svg::time_axis(&mut s, (LEFT, W - 10.0, y), span_ns, |ns| x(ns as u64), 1);
     s.push_str("</svg>\n");
     s
 }

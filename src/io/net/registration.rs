@@ -8,9 +8,9 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::context;
-use crate::event_loop::Inner;
-use crate::reactor::{Direction, OsPoller, Source};
+use crate::io::reactor::{Direction, OsPoller, Source};
+use crate::runtime::Inner;
+use crate::runtime::context;
 
 /// A registered source. Must be dropped before the descriptor is closed: the socket types declare
 /// it as their first field (fields drop in declaration order).

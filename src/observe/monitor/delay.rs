@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::context;
+use crate::runtime::context;
 use crate::{TIMEOUT_MAX, TIMEOUT_MIN, TimerHandle, now, set_interval};
 
 /// The longest delay the histogram tells apart (longer ones are recorded as this), in ns.

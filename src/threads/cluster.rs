@@ -31,7 +31,7 @@ use std::thread::{self, ThreadId};
 use futures::StreamExt;
 use futures::channel::{mpsc, oneshot};
 
-use crate::event_loop::{Builder, LoopStats};
+use crate::runtime::{Builder, LoopStats};
 use crate::task::JoinError;
 
 /// A job for a loop: runs on it and spawns the work's tasks.
@@ -416,7 +416,7 @@ impl<T> ClusterHandle<T> {
             "executor::ClusterHandle::join called on the loop that runs the job; this would \
              deadlock. `.await` the handle instead"
         );
-        crate::park::wait(self)
+        crate::threads::park::wait(self)
     }
 
     /// The index of the loop the job was placed on.

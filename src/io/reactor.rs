@@ -2,7 +2,7 @@
 //! with it.
 //!
 //! The poller is the loop's only place to sleep. It is woken by the next timer's due time (the
-//! wait's timeout), by [`Remote::notify`](crate::waker::Remote::notify) when another thread wakes
+//! wait's timeout), by [`Remote::notify`](crate::task::waker::Remote::notify) when another thread wakes
 //! a task, and by readiness of the I/O sources tasks wait on.
 //!
 //! When the poll phase must not sleep (immediates or yielded tasks are waiting) and no source has

@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::event_loop::Inner;
 use crate::observe::Kind;
+use crate::runtime::Inner;
 
 /// How far in the future a timer whose deadline overflows the clock is placed (about 30 years,
 /// as tokio does): such a timer never fires in practice, but it is still a valid timer.

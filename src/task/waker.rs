@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
-use crate::context;
-use crate::reactor::OsPoller;
+use crate::io::reactor::OsPoller;
+use crate::runtime::context;
 
 /// Identifies one task: its slot in the loop's task slab and its unique id (slots are reused,
 /// ids never are, so a stale wake of a finished task is recognised and ignored).

@@ -10,9 +10,9 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Weak;
 
-use crate::event_loop::Inner;
-use crate::microtasks::Job;
 use crate::observe::Kind;
+use crate::runtime::Inner;
+use crate::runtime::microtasks::Job;
 
 /// One `setImmediate` callback, shared with its [`ImmediateHandle`](crate::ImmediateHandle).
 pub(crate) struct ImmediateCell {

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use super::registration::Registration;
 use super::stream::TcpStream;
-use crate::reactor::Direction;
+use crate::io::reactor::Direction;
 
 /// A TCP socket server, listening for connections; the loop's counterpart of
 /// [`std::net::TcpListener`] (Node.js's `net.Server`).

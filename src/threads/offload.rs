@@ -32,10 +32,10 @@ use std::thread;
 
 use futures::channel::oneshot;
 
-use crate::context;
-use crate::event_loop::Inner;
+use crate::runtime::Inner;
+use crate::runtime::context;
 use crate::task::JoinError;
-use crate::waker::Remote;
+use crate::task::waker::Remote;
 
 /// Runs `f` on the running loop's pool of worker threads and resolves, on the loop, to what it
 /// returns: the way to keep a CPU-bound job from blocking the loop.
@@ -386,7 +386,7 @@ mod tests {
     #[test]
     fn a_removed_job_is_gone_and_the_rest_keep_their_order() {
         let pool = Pool::new(1, 0);
-        let poller = crate::reactor::OsPoller::new().unwrap();
+        let poller = crate::io::reactor::OsPoller::new().unwrap();
         let remote = Arc::new(Remote::new(Arc::new(poller)));
         // Queue directly (no worker started) to look at the queue alone.
         let mut st = pool.shared.lock();
