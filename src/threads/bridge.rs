@@ -46,6 +46,7 @@ use futures::{FutureExt, StreamExt};
 
 use crate::runtime::{Builder, EventLoop};
 use crate::task::panic_message;
+use crate::threads::loop_thread;
 
 /// A call's future, built on the worker; it sends the outcome to the caller itself.
 type CallFuture = Pin<Box<dyn Future<Output = ()>>>;
@@ -106,31 +107,12 @@ impl Bridge {
     /// assert_eq!(n.unwrap(), 42);
     /// ```
     pub fn with_builder(builder: &Builder) -> io::Result<Bridge> {
-        let builder = builder.clone();
-        let (inbox, requests) = mpsc::unbounded::<Request>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<io::Result<()>>(1);
-        let worker = thread::Builder::new()
-            .name("executor-bridge".into())
-            .spawn(move || {
-                let ev = match builder.build() {
-                    Ok(ev) => ev,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                let _ = ready_tx.send(Ok(()));
-                work(&ev, requests);
-            })?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(io::Error::other("executor::Bridge: the worker thread died")),
-        }
+        let worker =
+            loop_thread::start("executor-bridge".into(), "executor::Bridge", builder, work)?;
         Ok(Bridge {
-            inbox: Some(inbox),
-            worker_id: worker.thread().id(),
-            worker: Some(worker),
+            inbox: Some(worker.inbox),
+            worker_id: worker.thread.thread().id(),
+            worker: Some(worker.thread),
         })
     }
 

@@ -33,6 +33,7 @@ use futures::channel::{mpsc, oneshot};
 
 use crate::runtime::{Builder, LoopStats};
 use crate::task::JoinError;
+use crate::threads::loop_thread;
 
 /// A job for a loop: runs on it and spawns the work's tasks.
 type Job = Box<dyn FnOnce() + Send>;
@@ -143,20 +144,12 @@ struct Member {
 
 impl Member {
     fn start(index: usize, builder: &Builder, abort: Arc<AtomicBool>) -> io::Result<Member> {
-        let builder = builder.clone();
-        let (inbox, mut jobs) = mpsc::unbounded::<Job>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<io::Result<()>>(1);
-        let thread = thread::Builder::new()
-            .name(format!("executor-cluster-{index}"))
-            .spawn(move || {
-                let ev = match builder.build() {
-                    Ok(ev) => ev,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return LoopStats::default();
-                    }
-                };
-                let _ = ready_tx.send(Ok(()));
+        let name = format!("executor-cluster-{index}");
+        let started = loop_thread::start(
+            name,
+            "executor::Cluster",
+            builder,
+            move |ev, mut jobs: mpsc::UnboundedReceiver<Job>| {
                 let abort_inbox = abort.clone();
                 ev.block_on(async move {
                     while let Some(job) = jobs.next().await {
@@ -171,16 +164,12 @@ impl Member {
                     ev.run(|| {});
                 }
                 ev.stats()
-            })?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(io::Error::other("executor::Cluster: a loop thread died")),
-        }
+            },
+        )?;
         Ok(Member {
-            inbox,
+            inbox: started.inbox,
             counters: Arc::default(),
-            thread,
+            thread: started.thread,
         })
     }
 }

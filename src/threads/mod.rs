@@ -4,5 +4,6 @@
 
 pub(crate) mod bridge;
 pub(crate) mod cluster;
+pub(crate) mod loop_thread;
 pub(crate) mod offload;
 pub(crate) mod park;
