@@ -39,11 +39,11 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use executor::EventLoop;
 use executor::chunk::Strategy;
-use executor::monitor::{
+use executor::observe::{
     DelaySummary, StallDetector, TraceRecorder, TraceSpan, monitor_loop_delay,
 };
 use executor::observe::{LoopObserver, Span};
-use executor::probe::{ProbeConfig, probe_prime_search};
+use executor::observe::{ProbeConfig, probe_prime_search};
 
 /// Yields in the yield microbenchmark.
 const YIELDS: u32 = 1_000_000;
@@ -98,7 +98,7 @@ impl Work {
     fn trace_limit(self) -> usize {
         match self {
             Work::Yields(_) => YIELD_TRACE_LIMIT,
-            Work::Search(..) => executor::monitor::DEFAULT_LIMIT,
+            Work::Search(..) => executor::observe::DEFAULT_LIMIT,
         }
     }
 }

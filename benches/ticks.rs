@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion};
 use executor::EventLoop;
 use executor::chunk::Strategy;
+use executor::observe::{ProbeConfig, ProbeReport, probe_prime_search};
 use executor::prime::PrimeSearch;
-use executor::probe::{ProbeConfig, ProbeReport, probe_prime_search};
 
 const SIZES: [u32; 2] = [20_000, 100_000];
 

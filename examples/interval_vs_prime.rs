@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use executor::chunk::Strategy;
-use executor::monitor::{Trace, TraceFormat, TraceRecorder, write_trace_file};
-use executor::probe::{ProbeConfig, ProbeReport, probe_prime_search, render_svg};
+use executor::observe::{ProbeConfig, ProbeReport, probe_prime_search, render_profile_svg};
+use executor::observe::{Trace, TraceFormat, TraceRecorder, write_trace_file};
 use executor::{EventLoop, MissedTickBehavior};
 
 const USAGE: &str = "\
@@ -250,7 +250,10 @@ fn main() -> ExitCode {
             args.nth,
             args.interval.as_micros()
         );
-        if let Err(e) = std::fs::write(path, render_svg(&title, &refs, Some(args.interval * 5))) {
+        if let Err(e) = std::fs::write(
+            path,
+            render_profile_svg(&title, &refs, Some(args.interval * 5)),
+        ) {
             eprintln!("interval_vs_prime: cannot write {path}: {e}");
             return ExitCode::from(1);
         }

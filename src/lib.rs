@@ -78,7 +78,6 @@ mod time;
 pub use demo::{prime, scenario};
 #[cfg(all(unix, not(miri)))]
 pub use io::net;
-pub use observe::{monitor, probe};
 
 pub use callbacks::{
     ImmediateHandle, TIMEOUT_MAX, TIMEOUT_MIN, TimerHandle, next_tick, queue_microtask,

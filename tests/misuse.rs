@@ -131,7 +131,7 @@ fn huge_interval_periods_are_refused_or_mean_never() {
 
 #[test]
 fn monitor_misuse_gets_a_clear_message() {
-    use executor::monitor::{StallDetector, monitor_loop_delay};
+    use executor::observe::{StallDetector, monitor_loop_delay};
     let m = panic_message(catch_unwind(|| {
         monitor_loop_delay(Duration::from_millis(1)).enable();
     }));

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{busy, within};
-use executor::monitor::monitor_loop_delay;
+use executor::observe::monitor_loop_delay;
 use executor::{EventLoop, set_timeout};
 
 const LIMIT: Duration = Duration::from_secs(60);

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{busy, within};
-use executor::monitor::{StallDetector, StallReport};
 use executor::observe::{Kind, Phase};
+use executor::observe::{StallDetector, StallReport};
 use executor::{EventLoop, set_immediate, set_timeout, spawn};
 
 const LIMIT: Duration = Duration::from_secs(60);

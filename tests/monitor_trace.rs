@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use common::{busy, within};
-use executor::monitor::{Trace, TraceRecorder, chrome_trace_json, render_timeline_svg};
+use executor::observe::{Trace, TraceRecorder, chrome_trace_json, render_timeline_svg};
 use executor::{
     EventLoop, TimerHandle, next_tick, queue_microtask, set_immediate, set_interval, set_timeout,
     sleep, spawn, yield_now,

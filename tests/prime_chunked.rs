@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use executor::EventLoop;
 use executor::chunk::{ChunkObserver, Chunker, Strategy};
+use executor::observe::{ProbeConfig, TickProbe, probe_prime_search};
 use executor::prime::{find_nth_prime, find_nth_prime_chunked, find_nth_prime_with};
-use executor::probe::{ProbeConfig, TickProbe, probe_prime_search};
 
 fn strategies() -> Vec<Strategy> {
     vec![

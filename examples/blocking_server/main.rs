@@ -14,8 +14,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use executor::EventLoop;
-use executor::monitor::{TraceFormat, TraceRecorder, write_trace_file};
 use executor::net::TcpListener;
+use executor::observe::{TraceFormat, TraceRecorder, write_trace_file};
 use server::{Config, Mode};
 
 const USAGE: &str = "\
@@ -41,7 +41,7 @@ struct Args {
 
 fn parse_args() -> Result<Option<Args>, String> {
     let mut port = 0u16;
-    let (mut trace, mut trace_limit) = (None, executor::monitor::DEFAULT_LIMIT);
+    let (mut trace, mut trace_limit) = (None, executor::observe::DEFAULT_LIMIT);
     let mut config = Config {
         mode: Mode::Sync,
         max_requests: None,

@@ -1,143 +1,62 @@
-//! Hooks for seeing what the loop runs: every callback and task poll, with its phase and kind.
+//! Seeing and counting what the loop runs: how late it runs timers, what blocks it right now,
+//! what it ran, and what a chunked job does to an interval beside it.
 //!
-//! A [`LoopObserver`] installed on a loop with [`EventLoop::add_observer`](crate::EventLoop::add_observer)
-//! is told when each callback or task poll starts and ends, on the loop thread. With no observer
-//! installed the cost is one branch per callback. The stall detector and the trace recorder are
-//! observers.
+//! Every tool is opt-in and costs nothing until it is turned on:
+//!
+//! | tool | what it answers | how |
+//! |---|---|---|
+//! | [`LoopDelayMonitor`] ([`monitor_loop_delay`]) | how late does the loop run timers? | an unreferenced interval records its lateness in an HDR histogram (Node.js's `perf_hooks.monitorEventLoopDelay`) |
+//! | [`StallDetector`] | which callback is blocking the loop *now*? | an observer publishes the running span to a watchdog thread |
+//! | [`TraceRecorder`] | what did the loop run, when, for how long? | an observer records every span; exports Chrome Trace Event JSON ([`chrome_trace_json`]) and an SVG timeline ([`render_timeline_svg`]) |
+//! | [`TickProbe`] | how many interval ticks ran between a job's chunks, and the longest gap? | an interval beside the job, told of its chunk boundaries by its [`Chunker`](crate::chunk::Chunker); an SVG profile ([`render_profile_svg`]) |
+//! | [`LoopObserver`] | your own tool | told when each callback or task poll starts and ends, with its [`Phase`] and [`Kind`] |
+//!
+//! The stall detector and the trace recorder are [`LoopObserver`]s: with none installed the loop
+//! pays one branch per callback. The delay monitor and the tick probe are timers.
+//!
+//! Files: `hooks.rs` (the observer trait and what it is told), one file per tool (`delay.rs`,
+//! `stall.rs`, `trace.rs`, `probe.rs`), and the exporters (`json.rs` and `svg.rs`, the drawings
+//! `timeline.rs` and `profile.rs`, `file.rs` choosing one by file name).
+//!
+//! # Examples
+//! ```
+//! use std::time::Duration;
+//! use executor::EventLoop;
+//! use executor::observe::{StallDetector, TraceRecorder, monitor_loop_delay};
+//!
+//! let ev = EventLoop::new();
+//! let stalls = StallDetector::builder()
+//!     .threshold(Duration::from_millis(200))
+//!     .start(&ev);
+//! let recorder = TraceRecorder::install(&ev);
+//! let delay = monitor_loop_delay(Duration::from_millis(1));
+//! ev.block_on(async {
+//!     delay.enable();
+//!     executor::sleep(Duration::from_millis(20)).await;
+//!     delay.disable();
+//! });
+//! let trace = recorder.finish();
+//! stalls.stop();
+//! assert!(delay.summary().count > 0);
+//! assert!(trace.to_chrome_json().starts_with("{\"traceEvents\":["));
+//! ```
 
-pub mod monitor;
-pub mod probe;
+mod delay;
+mod file;
+mod hooks;
+mod json;
+mod probe;
+mod profile;
+mod stall;
 pub(crate) mod svg;
+mod timeline;
+mod trace;
 
-use std::fmt;
-use std::panic::Location;
-
-/// Where in the loop iteration a callback runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Phase {
-    /// The main closure of `run` or the first poll of `block_on`'s future.
-    Main,
-    /// The timers phase.
-    Timers,
-    /// The poll phase (I/O callbacks, wakes from other threads).
-    Poll,
-    /// The check phase (immediates, tasks resuming from `yield_now`).
-    Check,
-    /// The nextTick and microtask drain after a callback.
-    Microtask,
-}
-
-impl Phase {
-    /// Every phase, in the order of a loop iteration (main first), which is declaration order:
-    /// `phase as usize` is its index here.
-    pub const ALL: [Phase; 5] = [
-        Phase::Main,
-        Phase::Timers,
-        Phase::Poll,
-        Phase::Check,
-        Phase::Microtask,
-    ];
-
-    /// A short lowercase name (`timers`, `poll`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Main => "main",
-            Phase::Timers => "timers",
-            Phase::Poll => "poll",
-            Phase::Check => "check",
-            Phase::Microtask => "microtask",
-        }
-    }
-}
-
-/// What kind of work runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// The main closure, or a poll of `block_on`'s future.
-    Main,
-    /// A `set_timeout` callback.
-    Timeout,
-    /// A `set_interval` callback.
-    Interval,
-    /// A `set_immediate` callback.
-    Immediate,
-    /// A `next_tick` callback.
-    NextTick,
-    /// A `queue_microtask` callback.
-    Microtask,
-    /// A poll of a spawned task.
-    Task,
-    /// A waker being woken (a future resuming through a foreign waker).
-    Wake,
-    /// An I/O callback: in the poll phase, the wake of what waits on a source the OS reported
-    /// ready (the task it wakes then runs as the next span).
-    Io,
-}
-
-impl Kind {
-    /// Every kind, in declaration order: `kind as usize` is its index here.
-    pub const ALL: [Kind; 9] = [
-        Kind::Main,
-        Kind::Timeout,
-        Kind::Interval,
-        Kind::Immediate,
-        Kind::NextTick,
-        Kind::Microtask,
-        Kind::Task,
-        Kind::Wake,
-        Kind::Io,
-    ];
-
-    /// A short lowercase name (`timeout`, `task`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Main => "main",
-            Kind::Timeout => "timeout",
-            Kind::Interval => "interval",
-            Kind::Immediate => "immediate",
-            Kind::NextTick => "nextTick",
-            Kind::Microtask => "microtask",
-            Kind::Task => "task",
-            Kind::Wake => "wake",
-            Kind::Io => "io",
-        }
-    }
-}
-
-/// One callback or task poll that is about to run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Span {
-    /// The phase it runs in.
-    pub phase: Phase,
-    /// What it is.
-    pub kind: Kind,
-    /// The task id (for `Task`), the timer id (for `Timeout`/`Interval`), else 0.
-    pub id: u64,
-    /// Where the task was spawned (for `Task`).
-    pub location: Option<&'static Location<'static>>,
-}
-
-impl fmt::Display for Span {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.phase.name(), self.kind.name())?;
-        if self.id != 0 {
-            write!(f, " #{}", self.id)?;
-        }
-        if let Some(l) = self.location {
-            write!(f, " spawned at {}:{}:{}", l.file(), l.line(), l.column())?;
-        }
-        Ok(())
-    }
-}
-
-/// Told about every callback and task poll of a loop, on the loop's thread.
-///
-/// Implementations must not call back into the loop's scheduling API from these methods.
-pub trait LoopObserver {
-    /// `span` starts running.
-    fn enter(&self, span: &Span);
-    /// The span entered last has returned (or unwound).
-    fn exit(&self);
-    /// An interval fired (an instant event; its callback or task follows as a span).
-    fn interval_tick(&self, _timer_id: u64) {}
-}
+pub use delay::{DelaySummary, LoopDelayMonitor, monitor_loop_delay};
+pub use file::{TraceFormat, write_trace_file};
+pub use hooks::{Kind, LoopObserver, Phase, Span};
+pub use probe::{ProbeConfig, ProbeReport, TickProbe, probe_prime_search};
+pub use profile::render_profile_svg;
+pub use stall::{StallDetector, StallDetectorBuilder, StallReport};
+pub use timeline::render_timeline_svg;
+pub use trace::{DEFAULT_LIMIT, IntervalTick, Trace, TraceRecorder, TraceSpan, chrome_trace_json};

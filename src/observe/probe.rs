@@ -14,7 +14,7 @@
 //! ```
 //! use std::time::Duration;
 //! use executor::chunk::{Chunker, Strategy};
-//! use executor::probe::{ProbeConfig, TickProbe};
+//! use executor::observe::{ProbeConfig, TickProbe};
 //!
 //! let report = executor::block_on(async {
 //!     let probe = TickProbe::start(ProbeConfig::every(Duration::from_millis(1)));
@@ -28,12 +28,11 @@
 //! ```
 
 use std::cell::{Cell, RefCell};
-use std::fmt::Write as _;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::json::{Fixed, Object};
 use crate::chunk::{ChunkObserver, Chunker, Strategy};
-use crate::observe::svg::esc;
 use crate::{JoinHandle, MissedTickBehavior, interval, spawn};
 
 /// What the probe measures with.
@@ -261,7 +260,7 @@ impl TickProbe {
 /// ```
 /// use std::time::Duration;
 /// use executor::chunk::Strategy;
-/// use executor::probe::{ProbeConfig, probe_prime_search};
+/// use executor::observe::{ProbeConfig, probe_prime_search};
 /// let (p, report) = executor::block_on(probe_prime_search(
 ///     10_000,
 ///     Strategy::Batch(100),
@@ -329,156 +328,33 @@ impl ProbeReport {
     /// One JSON object (no trailing newline) with the report's figures and `extra` fields
     /// (pre-encoded JSON values) first.
     pub fn to_json(&self, extra: &[(&str, String)]) -> String {
-        let mut s = String::from("{");
+        let mut s = String::new();
+        let mut o = Object::open(&mut s);
         for (k, v) in extra {
-            let _ = write!(s, "\"{k}\":{v},");
+            o.raw(k, v);
         }
-        let _ = write!(
-            s,
-            "\"elapsed_ms\":{:.3},\"chunks\":{},\"ticks\":{},\"ideal_ticks\":{},\
-             \"fidelity\":{:.4},\"max_gap_ms\":{:.3},\"ticks_between_chunks_min\":{},\
-             \"ticks_between_chunks_mean\":{:.4},\"ticks_between_chunks_max\":{},\
-             \"chunk_p50_ms\":{:.4},\"chunk_p99_ms\":{:.4},\"chunk_max_ms\":{:.4},\
-             \"period_us\":{},\"missed\":\"{}\"}}",
-            ms(self.elapsed),
-            self.chunks,
-            self.ticks,
-            self.ideal_ticks,
-            self.fidelity,
-            ms(self.max_gap),
-            self.between_min,
-            self.between_mean,
-            self.between_max,
-            ms(self.chunk_p50),
-            ms(self.chunk_p99),
-            ms(self.chunk_max),
-            self.period.as_micros(),
-            match self.missed {
-                MissedTickBehavior::Skip => "skip",
-                MissedTickBehavior::Burst => "burst",
-                MissedTickBehavior::Delay => "delay",
-            }
-        );
+        o.raw("elapsed_ms", Fixed(ms(self.elapsed), 3))
+            .raw("chunks", self.chunks)
+            .raw("ticks", self.ticks)
+            .raw("ideal_ticks", self.ideal_ticks)
+            .raw("fidelity", Fixed(self.fidelity, 4))
+            .raw("max_gap_ms", Fixed(ms(self.max_gap), 3))
+            .raw("ticks_between_chunks_min", self.between_min)
+            .raw("ticks_between_chunks_mean", Fixed(self.between_mean, 4))
+            .raw("ticks_between_chunks_max", self.between_max)
+            .raw("chunk_p50_ms", Fixed(ms(self.chunk_p50), 4))
+            .raw("chunk_p99_ms", Fixed(ms(self.chunk_p99), 4))
+            .raw("chunk_max_ms", Fixed(ms(self.chunk_max), 4))
+            .raw("period_us", self.period.as_micros())
+            .str(
+                "missed",
+                match self.missed {
+                    MissedTickBehavior::Skip => "skip",
+                    MissedTickBehavior::Burst => "burst",
+                    MissedTickBehavior::Delay => "delay",
+                },
+            );
+        o.end();
         s
     }
-}
-
-/// Draws execution profiles as an SVG: for each run, a lane of chunks (the job holding the loop)
-/// and a lane of interval ticks, on one time axis, like the Gantt charts drawn to explain a
-/// blocked event loop. The first panel shows whole runs (chunks closer than a pixel merge into
-/// one bar); when `zoom` is given, a second panel shows the first `zoom` of every run, where
-/// single chunks and the gaps between them are visible.
-pub fn render_svg(title: &str, runs: &[(String, &ProbeReport)], zoom: Option<Duration>) -> String {
-    let full_ns = runs
-        .iter()
-        .map(|(_, r)| r.elapsed.as_nanos() as f64)
-        .fold(1.0, f64::max);
-    let mut panels = vec![(
-        format!("whole runs (0 to {:.1} ms)", full_ns / 1e6),
-        full_ns,
-    )];
-    if let Some(z) = zoom {
-        let z = (z.as_nanos() as f64).min(full_ns);
-        panels.push((format!("zoom: the first {:.2} ms", z / 1e6), z));
-    }
-    let panel_h = 30.0 + runs.len() as f64 * (2.0 * LANE + 16.0) + 30.0;
-    let height = 50.0 + panels.len() as f64 * panel_h;
-    let mut s = String::new();
-    crate::observe::svg::open(
-        &mut s,
-        W,
-        height,
-        12,
-        title,
-        "red: the job holding the loop (chunks in alternating shades; dark red: many chunks \
-         under a pixel each) · blue: interval ticks",
-    );
-    let mut y = 50.0;
-    for (name, span_ns) in &panels {
-        panel(&mut s, y, name, runs, *span_ns);
-        y += panel_h;
-    }
-    s.push_str("</svg>\n");
-    s
-}
-
-const W: f64 = 1000.0;
-const LEFT: f64 = 170.0;
-const LANE: f64 = 18.0;
-
-/// One panel of `render_svg`: every run's lanes over `[0, span_ns]`.
-fn panel(s: &mut String, top: f64, name: &str, runs: &[(String, &ProbeReport)], span_ns: f64) {
-    let x = |ns: f64| LEFT + (ns.min(span_ns) / span_ns) * (W - LEFT - 10.0);
-    let px_ns = span_ns / (W - LEFT - 10.0);
-    let _ = writeln!(
-        s,
-        "<text x=\"10\" y=\"{:.1}\" font-weight=\"bold\">{}</text>",
-        top + 14.0,
-        esc(name)
-    );
-    let mut y = top + 25.0;
-    for (label, r) in runs {
-        let _ = writeln!(
-            s,
-            "<text x=\"10\" y=\"{:.1}\">{}</text>",
-            y + LANE - 5.0,
-            esc(label)
-        );
-        let _ = writeln!(
-            s,
-            "<text x=\"10\" y=\"{:.1}\" fill=\"#555\">ticks {}/{}</text>",
-            y + 2.0 * LANE - 5.0,
-            r.ticks,
-            r.ideal_ticks
-        );
-        // A chunk at least a pixel wide gets its own bar, in alternating shades so adjacent
-        // chunks stay apart; runs of narrower chunks less than a pixel apart merge into one bar,
-        // so a million chunks stay a readable (and small) file.
-        let mut rects: Vec<(f64, f64, &str)> = Vec::new();
-        let mut shade = 0;
-        for &(a, b) in &r.chunk_spans {
-            let (a, b) = (a as f64, b as f64);
-            if a > span_ns {
-                break;
-            }
-            if b - a >= px_ns {
-                shade ^= 1;
-                rects.push((a, b, ["#d9534f", "#ee9a97"][shade]));
-            } else {
-                match rects.last_mut() {
-                    Some((_, e, "#c9302c")) if a - *e < px_ns => *e = b,
-                    _ => rects.push((a, b, "#c9302c")),
-                }
-            }
-        }
-        for (a, b, fill) in rects {
-            let _ = writeln!(
-                s,
-                "<rect x=\"{:.2}\" y=\"{y:.1}\" width=\"{:.2}\" height=\"{:.1}\" fill=\"{fill}\"/>",
-                x(a),
-                (x(b) - x(a)).max(0.5),
-                LANE - 3.0
-            );
-        }
-        let ty = y + LANE;
-        let mut last_px = -1.0;
-        for &t in &r.tick_at {
-            let t = t as f64;
-            if t > span_ns {
-                break;
-            }
-            let px = x(t);
-            if px - last_px < 0.5 {
-                continue;
-            }
-            last_px = px;
-            let _ = writeln!(
-                s,
-                "<line x1=\"{px:.2}\" x2=\"{px:.2}\" y1=\"{ty:.1}\" y2=\"{:.1}\" stroke=\"#0275d8\"/>",
-                ty + LANE - 3.0
-            );
-        }
-        y += 2.0 * LANE + 16.0;
-    }
-    crate::observe::svg::time_axis(s, (LEFT, W - 10.0, y), span_ns, x, 2);
 }

@@ -14,11 +14,12 @@
 //! inside) or do not overlap.
 
 use std::cell::{Cell, RefCell};
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::panic::Location;
 use std::rc::Rc;
 use std::time::Instant;
 
+use super::json::{Micros, Object};
 use crate::EventLoop;
 use crate::observe::{Kind, LoopObserver, Phase, Span};
 
@@ -176,7 +177,7 @@ impl LoopObserver for Recorder {
 /// ```
 /// use std::time::Duration;
 /// use executor::EventLoop;
-/// use executor::monitor::TraceRecorder;
+/// use executor::observe::TraceRecorder;
 ///
 /// let ev = EventLoop::new();
 /// let recorder = TraceRecorder::install(&ev);
@@ -270,7 +271,8 @@ pub fn chrome_trace_json(runs: &[(&str, &Trace)]) -> String {
     let mut out = String::with_capacity(200 * events + 256);
     out.push_str("{\"traceEvents\":[");
     let mut first = true;
-    let mut sep = |out: &mut String| {
+    // Each event on a line of its own, comma-separated.
+    let mut event = |out: &mut String| {
         if !first {
             out.push_str(",\n");
         }
@@ -278,112 +280,78 @@ pub fn chrome_trace_json(runs: &[(&str, &Trace)]) -> String {
     };
     for (i, (name, trace)) in runs.iter().enumerate() {
         let pid = i + 1;
-        sep(&mut out);
-        out.push_str("{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":");
-        let _ = write!(out, "{pid},\"tid\":1,\"args\":{{\"name\":");
-        json_str(&mut out, name);
-        out.push_str("}}");
-        sep(&mut out);
-        let _ = write!(
-            out,
-            "{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":{pid},\"tid\":1,\
-             \"args\":{{\"name\":\"event loop\"}}}}"
-        );
+        event(&mut out);
+        let mut e = Object::open(&mut out);
+        e.str("name", "process_name")
+            .str("ph", "M")
+            .raw("pid", pid)
+            .raw("tid", 1);
+        e.object("args").str("name", name);
+        e.end();
+        event(&mut out);
+        let mut e = Object::open(&mut out);
+        e.str("name", "thread_name")
+            .str("ph", "M")
+            .raw("pid", pid)
+            .raw("tid", 1);
+        e.object("args").str("name", "event loop");
+        e.end();
         if trace.dropped > 0 {
-            sep(&mut out);
-            let _ = write!(
-                out,
-                "{{\"name\":\"process_labels\",\"ph\":\"M\",\"pid\":{pid},\"tid\":1,\
-                 \"args\":{{\"labels\":\"{} spans or ticks past the recorder's limit not \
-                 recorded\"}}}}",
+            event(&mut out);
+            let mut e = Object::open(&mut out);
+            e.str("name", "process_labels")
+                .str("ph", "M")
+                .raw("pid", pid)
+                .raw("tid", 1);
+            let labels = format!(
+                "{} spans or ticks past the recorder's limit not recorded",
                 trace.dropped
             );
+            e.object("args").str("labels", &labels);
+            e.end();
         }
         for s in &trace.spans {
-            sep(&mut out);
-            out.push_str("{\"name\":");
-            json_str(&mut out, &s.label());
-            let _ = write!(
-                out,
-                ",\"cat\":\"{}\",\"ph\":\"X\",\"ts\":{},\"dur\":{},\"pid\":{pid},\"tid\":1,\
-                 \"args\":{{\"phase\":\"{}\",\"kind\":\"{}\",\"id\":{}",
-                s.phase.name(),
-                Micros(s.start_ns),
-                Micros(s.dur_ns),
-                s.phase.name(),
-                s.kind.name(),
-                s.id
-            );
+            event(&mut out);
+            let mut e = Object::open(&mut out);
+            e.str("name", &s.label())
+                .str("cat", s.phase.name())
+                .str("ph", "X")
+                .raw("ts", Micros(s.start_ns))
+                .raw("dur", Micros(s.dur_ns))
+                .raw("pid", pid)
+                .raw("tid", 1);
+            let mut args = e.object("args");
+            args.str("phase", s.phase.name())
+                .str("kind", s.kind.name())
+                .raw("id", s.id);
             if let Some(l) = s.location {
-                out.push_str(",\"spawned_at\":");
-                json_str(
-                    &mut out,
-                    &format!("{}:{}:{}", l.file(), l.line(), l.column()),
-                );
+                let at = format!("{}:{}:{}", l.file(), l.line(), l.column());
+                args.str("spawned_at", &at);
             }
-            out.push_str("}}");
+            args.end();
+            e.end();
         }
         for t in &trace.ticks {
-            sep(&mut out);
-            let _ = write!(
-                out,
-                "{{\"name\":\"interval tick\",\"cat\":\"timers\",\"ph\":\"i\",\"s\":\"t\",\
-                 \"ts\":{},\"pid\":{pid},\"tid\":1,\"args\":{{\"timer\":{}}}}}",
-                Micros(t.at_ns),
-                t.timer_id
-            );
+            event(&mut out);
+            let mut e = Object::open(&mut out);
+            e.str("name", "interval tick")
+                .str("cat", "timers")
+                .str("ph", "i")
+                .str("s", "t")
+                .raw("ts", Micros(t.at_ns))
+                .raw("pid", pid)
+                .raw("tid", 1);
+            e.object("args").raw("timer", t.timer_id);
+            e.end();
         }
     }
     out.push_str("],\"displayTimeUnit\":\"ms\"}\n");
     out
 }
 
-/// Nanoseconds written as microseconds with three exact decimals (no float rounding, so a span
-/// that ends where the next starts still does so in the JSON).
-struct Micros(u64);
-
-impl fmt::Display for Micros {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:03}", self.0 / 1000, self.0 % 1000)
-    }
-}
-
-/// Appends `s` as a JSON string literal.
-fn json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_strings_are_escaped() {
-        let mut s = String::new();
-        json_str(&mut s, "a\"b\\c\nd\u{1}é");
-        assert_eq!(s, r#""a\"b\\c\nd\u0001é""#);
-    }
-
-    #[test]
-    fn micros_are_exact() {
-        assert_eq!(Micros(0).to_string(), "0.000");
-        assert_eq!(Micros(1_234_567).to_string(), "1234.567");
-        assert_eq!(Micros(5).to_string(), "0.005");
-    }
 
     #[test]
     fn spans_past_the_limit_are_counted_and_exits_pair_with_enters() {

@@ -44,7 +44,7 @@ const SIGFIG: u8 = 3;
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// let m = executor::monitor::monitor_loop_delay(Duration::from_millis(1));
+/// let m = executor::observe::monitor_loop_delay(Duration::from_millis(1));
 /// executor::block_on(async {
 ///     m.enable();
 ///     executor::sleep(Duration::from_millis(10)).await;
@@ -223,7 +223,7 @@ impl LoopDelayMonitor {
     pub fn percentile_us(&self, percentile: f64) -> f64 {
         assert!(
             (0.0..=100.0).contains(&percentile),
-            "executor::monitor: percentile {percentile} is not within 0..=100"
+            "executor::observe: percentile {percentile} is not within 0..=100"
         );
         ns_to_us(self.state.hist.borrow().value_at_percentile(percentile))
     }

@@ -7,8 +7,8 @@
 
 use std::fmt::Write as _;
 
+use super::svg::{self, Plot, esc};
 use super::trace::{Trace, TraceSpan};
-use crate::observe::svg::esc;
 use crate::observe::{Kind, Phase};
 
 /// Width of the drawing.
@@ -81,7 +81,7 @@ impl Bar {
 ///
 /// ```
 /// use executor::EventLoop;
-/// use executor::monitor::{TraceRecorder, render_timeline_svg};
+/// use executor::observe::{TraceRecorder, render_timeline_svg};
 ///
 /// let ev = EventLoop::new();
 /// let rec = TraceRecorder::install(&ev);
@@ -98,13 +98,16 @@ pub fn render_timeline_svg(title: &str, runs: &[(&str, &Trace)]) -> String {
                 .max(t.spans.iter().map(TraceSpan::end_ns).max().unwrap_or(0))
         })
         .fold(1, u64::max) as f64;
-    let plot = W - LEFT - 10.0;
-    let x = |ns: u64| LEFT + (ns as f64 / span_ns) * plot;
-    let px_ns = span_ns / plot;
+    let plot = Plot {
+        left: LEFT,
+        right: W - 10.0,
+        span_ns,
+    };
+    let px_ns = plot.px_ns();
     let run_h = LANE * (Phase::ALL.len() + 1) as f64 + 24.0;
     let height = 78.0 + runs.len() as f64 * run_h + 30.0;
     let mut s = String::new();
-    crate::observe::svg::open(
+    svg::open(
         &mut s,
         W,
         height,
@@ -178,15 +181,12 @@ pub fn render_timeline_svg(title: &str, runs: &[(&str, &Trace)]) -> String {
                         (b.end - b.start) as f64 / 1e6
                     )
                 };
-                let _ = writeln!(
-                    s,
-                    "<rect x=\"{:.2}\" y=\"{y:.1}\" width=\"{:.2}\" height=\"{:.1}\" \
-                     fill=\"{}\"><title>{}</title></rect>",
-                    x(b.start),
-                    (x(b.end) - x(b.start)).max(0.5),
-                    LANE - 3.0,
+                plot.bar(
+                    &mut s,
+                    (b.start as f64, b.end as f64),
+                    (y, LANE - 3.0),
                     colour(kind),
-                    esc(&tip)
+                    Some(&tip),
                 );
             }
             y += LANE;
@@ -196,23 +196,15 @@ pub fn render_timeline_svg(title: &str, runs: &[(&str, &Trace)]) -> String {
             "<text x=\"20\" y=\"{:.1}\" fill=\"#333\">ticks</text>",
             y + LANE - 4.0
         );
-        let mut last_px = f64::NEG_INFINITY;
-        for t in &trace.ticks {
-            let px = x(t.at_ns);
-            if px - last_px < 0.5 {
-                continue;
-            }
-            last_px = px;
-            let _ = writeln!(
-                s,
-                "<line x1=\"{px:.2}\" x2=\"{px:.2}\" y1=\"{y:.1}\" y2=\"{:.1}\" stroke=\"{}\"/>",
-                y + LANE - 3.0,
-                colour(Kind::Interval)
-            );
-        }
+        plot.ticks(
+            &mut s,
+            trace.ticks.iter().map(|t| t.at_ns),
+            (y, LANE - 3.0),
+            colour(Kind::Interval),
+        );
         y += LANE + 8.0;
     }
-    crate::observe::svg::time_axis(&mut s, (LEFT, W - 10.0, y), span_ns, |ns| x(ns as u64), 1);
+    plot.axis(&mut s, y, 1);
     s.push_str("</svg>\n");
     s
 }

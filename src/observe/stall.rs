@@ -118,7 +118,7 @@ impl StallDetectorBuilder {
     pub fn threshold(mut self, threshold: Duration) -> Self {
         assert!(
             !threshold.is_zero(),
-            "executor::monitor::StallDetector: the threshold must be above zero"
+            "executor::observe::StallDetector: the threshold must be above zero"
         );
         self.threshold = threshold;
         self
@@ -132,7 +132,7 @@ impl StallDetectorBuilder {
     pub fn check_every(mut self, every: Duration) -> Self {
         assert!(
             !every.is_zero(),
-            "executor::monitor::StallDetector: check_every must be above zero"
+            "executor::observe::StallDetector: check_every must be above zero"
         );
         self.check_every = Some(every);
         self
@@ -161,7 +161,7 @@ impl StallDetectorBuilder {
         let thread = thread::Builder::new()
             .name("executor-stall-watchdog".into())
             .spawn(move || watch(&s, &*hook, every))
-            .expect("executor::monitor::StallDetector: cannot start the watchdog thread");
+            .expect("executor::observe::StallDetector: cannot start the watchdog thread");
         let publisher = Rc::new(Publisher {
             shared: shared.clone(),
             watchdog: thread.thread().clone(),
@@ -186,7 +186,7 @@ impl StallDetectorBuilder {
 /// use std::sync::{Arc, Mutex};
 /// use std::time::{Duration, Instant};
 /// use executor::EventLoop;
-/// use executor::monitor::StallDetector;
+/// use executor::observe::StallDetector;
 ///
 /// let ev = EventLoop::new();
 /// let seen = Arc::new(Mutex::new(Vec::new()));

@@ -19,7 +19,7 @@ impl TraceFormat {
     /// The format a file name asks for: `.json` or `.svg` (any case); `None` otherwise.
     ///
     /// ```
-    /// use executor::monitor::TraceFormat;
+    /// use executor::observe::TraceFormat;
     /// assert_eq!(TraceFormat::from_path("run.json"), Some(TraceFormat::ChromeJson));
     /// assert_eq!(TraceFormat::from_path("out/run.SVG"), Some(TraceFormat::Svg));
     /// assert_eq!(TraceFormat::from_path("run.txt"), None);
