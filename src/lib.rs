@@ -50,7 +50,7 @@
 //! | a Worker + `Atomics.wait` to call async code synchronously | [`Bridge::call`] |
 //! | `cluster` (more processes, more loops) | [`Cluster`] |
 //! | `net.createServer()` / `net.connect()` | [`net::TcpListener`] / [`net::TcpStream`] |
-//! | `perf_hooks`-style tools | [`observe`], [`probe`] |
+//! | `perf_hooks.monitorEventLoopDelay`, tracing, `--cpu-prof`-style tools | [`observe`] |
 
 #![warn(
     missing_docs,
