@@ -171,7 +171,19 @@ fn clamp(api: &str, d: Duration) -> Duration {
 }
 
 fn new_timer(api: &str, delay: Duration, repeat: bool, f: Box<dyn FnMut()>) -> TimerHandle {
-    let delay = clamp(api, delay);
+    callback_timer(api, clamp(api, delay), repeat, f)
+}
+
+/// Starts a callback timer of exactly `delay` (not clamped to 1 ms: the meters of `observe`
+/// sample at periods below Node.js's minimum, as [`interval`](crate::interval) may). `delay`
+/// must be non-zero.
+pub(crate) fn callback_timer(
+    api: &str,
+    delay: Duration,
+    repeat: bool,
+    f: Box<dyn FnMut()>,
+) -> TimerHandle {
+    debug_assert!(!delay.is_zero(), "{api}: a zero period");
     context::with_current(api, |inner| {
         let now = inner.update_time();
         let cell = inner.timers.new_timer(

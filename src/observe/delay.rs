@@ -2,12 +2,9 @@
 //! `perf_hooks.monitorEventLoopDelay`).
 //!
 //! # Implementation
-//! While enabled, an **unreferenced** [`set_interval`] of period `resolution` runs on the loop.
-//! An interval restarts from the loop time read right before its callback (Node.js's
-//! `listOnTimeout`, our `timers.rs`), and [`now`] inside the callback is that very read, so each
-//! callback knows exactly when it was due (the previous read plus the period, or the enabling
-//! time plus the period for the first one) and when it ran; it records the difference. No extra
-//! clock read is taken.
+//! While enabled, an **unreferenced** meter (`meter.rs`: a [`set_interval`](crate::set_interval)
+//! told when each tick was due and when it ran, as loop times) of period `resolution` runs on
+//! the loop, and records the difference. No extra clock read is taken.
 //!
 //! Unlike Node.js, which records the time between two callbacks (so an idle loop reports about
 //! `resolution`), this records only the **lateness** past the due time: an idle loop reports
@@ -19,15 +16,16 @@
 //! - values are kept in nanoseconds (3 significant digits, up to one hour; longer delays are
 //!   counted as one hour) and reported in microseconds.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::fmt;
 use std::rc::{Rc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use super::meter;
 use crate::runtime::context;
-use crate::{TIMEOUT_MAX, TIMEOUT_MIN, TimerHandle, now, set_interval};
+use crate::{MissedTickBehavior, TIMEOUT_MAX, TIMEOUT_MIN, TimerHandle};
 
 /// The longest delay the histogram tells apart (longer ones are recorded as this), in ns.
 const HIGHEST_NS: u64 = 3_600 * 1_000_000_000;
@@ -71,8 +69,6 @@ pub fn monitor_loop_delay(resolution: Duration) -> LoopDelayMonitor {
 struct State {
     /// Lateness samples in nanoseconds.
     hist: RefCell<Histogram<u64>>,
-    /// When the next sample is due (loop time); `None` while disabled.
-    due: Cell<Option<Instant>>,
 }
 
 /// Samples how late the loop runs an unreferenced timer. See [`monitor_loop_delay`] and the
@@ -114,7 +110,6 @@ impl LoopDelayMonitor {
             resolution: resolution.max(TIMEOUT_MIN),
             state: Rc::new(State {
                 hist: RefCell::new(hist),
-                due: Cell::new(None),
             }),
             timer: RefCell::new(None),
         }
@@ -142,25 +137,23 @@ impl LoopDelayMonitor {
             return false;
         }
         let weak: Weak<State> = Rc::downgrade(&self.state);
-        let period = self.resolution;
-        let handle = set_interval(period, move || {
-            let Some(state) = weak.upgrade() else { return };
-            // The loop time was read for this callback, and the interval restarts from it. A
-            // sample due while the loop was not running (between two `run` or `block_on` calls)
-            // is late only from when the loop started running again.
-            let (ran, run_started) =
-                context::with_current("LoopDelayMonitor", |l| (l.now(), l.run_started.get()));
-            if let Some(due) = state.due.get() {
-                let due = due.max(run_started);
-                let late = ran.saturating_duration_since(due).as_nanos();
+        let handle = meter::start(
+            "LoopDelayMonitor::enable",
+            self.resolution,
+            MissedTickBehavior::Skip,
+            move |tick| {
+                let Some(state) = weak.upgrade() else { return };
+                // A sample due while the loop was not running (between two `run` or `block_on`
+                // calls) is late only from when the loop started running again.
+                let run_started =
+                    context::with_current("LoopDelayMonitor", |l| l.run_started.get());
+                let due = tick.due.max(run_started);
+                let late = tick.ran.saturating_duration_since(due).as_nanos();
                 let late = u64::try_from(late).unwrap_or(u64::MAX);
                 state.hist.borrow_mut().saturating_record(late);
-            }
-            state.due.set(Some(ran + period));
-        });
+            },
+        );
         handle.unref();
-        // `set_interval` just read the clock into the loop time and started from it.
-        self.state.due.set(Some(now() + period));
         *self.timer.borrow_mut() = Some(handle);
         true
     }
@@ -171,7 +164,6 @@ impl LoopDelayMonitor {
             return false;
         };
         handle.clear();
-        self.state.due.set(None);
         true
     }
 

@@ -45,6 +45,7 @@ mod delay;
 mod file;
 mod hooks;
 mod json;
+mod meter;
 mod probe;
 mod profile;
 mod stall;

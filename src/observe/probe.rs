@@ -1,7 +1,7 @@
 //! The tick probe: runs an interval beside a job and measures what the job does to it.
 //!
-//! A [`TickProbe`] starts an interval of period P on the running loop (a task awaiting an
-//! [`Interval`](crate::Interval), ticking in the timers phase like `setInterval`) and observes
+//! A [`TickProbe`] starts an interval of period P on the running loop (a meter, `meter.rs`, as
+//! the delay monitor's: a `setInterval` callback in the timers phase) and observes
 //! the job's chunk boundaries through a [`ChunkObserver`]. [`TickProbe::finish`] gives a
 //! [`ProbeReport`]: elapsed time, chunks, ticks that ran, the ideal tick count
 //! `floor(elapsed / P)`, fidelity (ticks / ideal), the longest gap between consecutive ticks
@@ -32,8 +32,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::json::{Fixed, Object};
+use super::meter;
 use crate::chunk::{ChunkObserver, Chunker, Strategy};
-use crate::{JoinHandle, MissedTickBehavior, interval, spawn};
+use crate::{MissedTickBehavior, TimerHandle};
 
 /// What the probe measures with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,12 +146,13 @@ impl ChunkObserver for Recorder {
 pub struct TickProbe {
     config: ProbeConfig,
     rec: Rc<Recorder>,
-    ticker: JoinHandle<()>,
+    /// The meter's interval (referenced: the probe keeps the loop alive while it runs).
+    ticker: TimerHandle,
 }
 
 impl Drop for TickProbe {
     fn drop(&mut self) {
-        self.ticker.abort();
+        self.ticker.clear();
     }
 }
 
@@ -170,17 +172,17 @@ impl TickProbe {
             between: Cell::new((u32::MAX, 0, 0, 0)),
             precise: Cell::new(true),
         });
-        let mut iv = interval(config.period);
-        iv.set_missed_tick_behavior(config.missed);
         let r = rec.clone();
-        let ticker = spawn(async move {
-            loop {
-                iv.tick().await;
+        let ticker = meter::start(
+            "TickProbe::start",
+            config.period,
+            config.missed,
+            move |_| {
                 r.ticks.set(r.ticks.get() + 1);
                 let at = r.offset();
                 r.tick_at.borrow_mut().push(at);
-            }
-        });
+            },
+        );
         TickProbe {
             config,
             rec,
