@@ -1,7 +1,8 @@
 //! Round-trip latency of one trivial async call made from synchronous code, three ways side by
 //! side: through a persistent `Bridge` worker, on a fresh thread running a new `EventLoop`'s
 //! `block_on` (spawned and joined per call), and in a fresh child process per call
-//! (`src/bin/bridge_call.rs`, spawned and waited for as Node.js's `spawnSync` would).
+//! (this bench binary itself, run with `EXECUTOR_BRIDGE_CHILD=X` set: it then makes one call and
+//! prints `X + 1`; spawned and waited for as Node.js's `spawnSync` would).
 //! Then the bridge under 1, 2 and 4 concurrent callers (time per call).
 //!
 //! `cargo bench --bench bridge`
@@ -12,10 +13,13 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group};
 use executor::{Bridge, EventLoop};
 
-/// The trivial async function every path calls (the same one `bridge_call` runs).
+/// Set in the child process's environment: be the child (one call, print the result).
+const CHILD: &str = "EXECUTOR_BRIDGE_CHILD";
+
+/// The trivial async function every path calls (the child process too).
 async fn trivial(x: u64) -> u64 {
     executor::yield_now().await;
     x + 1
@@ -27,6 +31,7 @@ fn sync_call(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3))
         .sample_size(50);
     let bridge = Bridge::new().expect("bridge");
+    let exe = std::env::current_exe().expect("the bench's own path");
     g.bench_function("bridge", |b| {
         b.iter(|| {
             let x = black_box(1);
@@ -43,10 +48,10 @@ fn sync_call(c: &mut Criterion) {
     });
     g.bench_function("process_per_call", |b| {
         b.iter(|| {
-            let out = Command::new(env!("CARGO_BIN_EXE_bridge_call"))
-                .arg("1")
+            let out = Command::new(&exe)
+                .env(CHILD, "1")
                 .output()
-                .expect("spawn bridge_call");
+                .expect("spawn the child process");
             assert!(out.status.success());
             out.stdout
         })
@@ -98,4 +103,16 @@ fn bridge_concurrent(c: &mut Criterion) {
 }
 
 criterion_group!(benches, sync_call, bridge_concurrent);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(x) = std::env::var_os(CHILD) {
+        let x: u64 = x
+            .to_str()
+            .and_then(|x| x.parse().ok())
+            .expect("a number in the env");
+        println!("{}", executor::block_on(trivial(x)));
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

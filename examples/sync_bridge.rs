@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use executor::{Bridge, EventLoop};
 
-/// The trivial async function every path calls (the same one `src/bin/bridge_call.rs` runs).
+/// The trivial async function every path calls (the same one `--child` runs in the process path).
 async fn trivial(x: u64) -> u64 {
     executor::yield_now().await;
     x + 1
@@ -47,8 +47,13 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
             // Internal: how the example runs itself as the per-call child process.
             "--child" => {
                 let v = it.next().ok_or("--child needs a value")?;
-                let x = v.parse().map_err(|_| format!("--child: bad value {v:?}"))?;
-                return Ok(Mode::Child(x));
+                return match v.parse::<u64>() {
+                    Ok(x) if x < u64::MAX => Ok(Mode::Child(x)),
+                    _ => Err(format!(
+                        "--child: X must be an unsigned integer below {}, got {v:?}",
+                        u64::MAX
+                    )),
+                };
             }
             "-h" | "--help" => return Ok(Mode::Help),
             other => return Err(format!("unknown argument {other:?}")),
@@ -127,7 +132,14 @@ fn measure(calls: usize, json: bool) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Result<Vec<String>, _> = std::env::args_os()
+        .skip(1)
+        .map(std::ffi::OsString::into_string)
+        .collect();
+    let Ok(args) = args else {
+        eprintln!("sync_bridge: an argument is not valid UTF-8\n{USAGE}");
+        return ExitCode::from(2);
+    };
     match parse_args(&args) {
         Ok(Mode::Measure { calls, json }) => measure(calls, json),
         Ok(Mode::Child(x)) => {

@@ -224,14 +224,15 @@ fn dropping_the_bridge_joins_its_worker_even_with_work_pending() {
 #[test]
 fn the_child_process_path_gives_the_same_answer() {
     within(LIMIT, || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_bridge_call"))
-            .arg("41")
+        let exe = common::example("sync_bridge");
+        let out = std::process::Command::new(&exe)
+            .args(["--child", "41"])
             .output()
             .unwrap();
         assert!(out.status.success());
         assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "42");
-        let bad = std::process::Command::new(env!("CARGO_BIN_EXE_bridge_call"))
-            .arg("forty-one")
+        let bad = std::process::Command::new(&exe)
+            .args(["--child", "forty-one"])
             .output()
             .unwrap();
         assert_eq!(bad.status.code(), Some(2));
