@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
-use crate::io::reactor::OsPoller;
+use crate::io::poller::OsPoller;
 use crate::runtime::context;
 
 /// Identifies one task: its slot in the loop's task slab and its unique id (slots are reused,

@@ -386,7 +386,7 @@ mod tests {
     #[test]
     fn a_removed_job_is_gone_and_the_rest_keep_their_order() {
         let pool = Pool::new(1, 0);
-        let poller = crate::io::reactor::OsPoller::new().unwrap();
+        let poller = crate::io::poller::OsPoller::new().unwrap();
         let remote = Arc::new(Remote::new(Arc::new(poller)));
         // Queue directly (no worker started) to look at the queue alone.
         let mut st = pool.shared.lock();

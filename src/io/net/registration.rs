@@ -8,7 +8,8 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::io::reactor::{Direction, OsPoller, Source};
+use crate::io::poller::OsPoller;
+use crate::io::reactor::{Direction, Source};
 use crate::runtime::Inner;
 use crate::runtime::context;
 
