@@ -50,7 +50,8 @@ use crate::io::reactor::Reactor;
 use crate::observe::{Kind, LoopObserver, Phase, Span};
 use crate::runtime::immediates::Immediates;
 use crate::runtime::microtasks::{Job, MicroQueues};
-use crate::task::waker::{Header, Remote, TaskRef, header_of, new_waker};
+use crate::task::inbox::Remote;
+use crate::task::waker::{Header, TaskRef, header_of, new_waker};
 use crate::task::{JoinHandle, Runnable, new_task};
 use crate::time::timers::Timers;
 
@@ -158,7 +159,7 @@ impl Inner {
     pub(super) fn new(reactor: Reactor, builder: &Builder) -> Rc<Inner> {
         let remote = Arc::new(Remote::new(reactor.poller.clone()));
         let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
-        crate::task::waker::registry::insert(id, &remote);
+        crate::task::inbox::registry::insert(id, &remote);
         Rc::new_cyclic(|weak| Inner {
             id,
             weak_self: weak.clone(),

@@ -140,7 +140,7 @@ impl Inner {
 
     /// Cancels every task and drops every queued callback and timer (loop drop).
     pub(super) fn shutdown(&self) {
-        crate::task::waker::registry::remove(self.id);
+        crate::task::inbox::registry::remove(self.id);
         self.remote.close();
         // Dropping a future or callback may spawn or queue more work: repeat until quiet.
         for _ in 0..16 {

@@ -12,6 +12,7 @@
 //!   to true; the flag is cleared right before the poll, so a wake during the poll queues it again.
 //! - A panic while polling is caught and becomes the task's [`JoinError`]; the loop carries on.
 
+pub(crate) mod inbox;
 pub(crate) mod waker;
 pub(crate) mod yield_now;
 

@@ -6,7 +6,7 @@
 //! at a time, up to its size, when a job arrives and no idle worker is waiting for it. A job is
 //! a boxed closure in a FIFO queue behind one mutex; the result travels back through a
 //! `futures` oneshot channel, whose send wakes the awaiting task's waker, and so a sleeping loop
-//! (see `waker.rs`).
+//! (see `task/waker.rs` and `task/inbox.rs`).
 //!
 //! Ground rules:
 //! - Only the loop's own thread submits jobs and starts workers (`workers` is a `RefCell`).
@@ -35,7 +35,7 @@ use futures::channel::oneshot;
 use crate::runtime::Inner;
 use crate::runtime::context;
 use crate::task::JoinError;
-use crate::task::waker::Remote;
+use crate::task::inbox::Remote;
 
 /// Runs `f` on the running loop's pool of worker threads and resolves, on the loop, to what it
 /// returns: the way to keep a CPU-bound job from blocking the loop.

@@ -1,0 +1,118 @@
+//! A loop's cross-thread inbox: the wakes that reach it from other threads (or from its own
+//! thread while it is not running), and the process-wide registry where a waker finds the
+//! inbox of its task's loop by loop id.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::waker::TaskRef;
+use crate::io::poller::OsPoller;
+
+/// Finds a loop's [`Remote`] by loop id, from any thread. Wakes from other threads are rare
+/// (a worker finishing, a channel fed by a thread), so a task does not carry its own reference
+/// to the inbox: a global map, written when a loop is created and dropped, serves them.
+pub(crate) mod registry {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+    use super::Remote;
+
+    fn map() -> &'static Mutex<HashMap<u64, Weak<Remote>>> {
+        static MAP: OnceLock<Mutex<HashMap<u64, Weak<Remote>>>> = OnceLock::new();
+        MAP.get_or_init(Mutex::default)
+    }
+
+    /// Registers a loop's inbox.
+    pub(crate) fn insert(loop_id: u64, remote: &Arc<Remote>) {
+        let mut m = map().lock().unwrap_or_else(|e| e.into_inner());
+        m.insert(loop_id, Arc::downgrade(remote));
+    }
+
+    /// Forgets a loop's inbox (the loop is being dropped).
+    pub(crate) fn remove(loop_id: u64) {
+        let mut m = map().lock().unwrap_or_else(|e| e.into_inner());
+        m.remove(&loop_id);
+    }
+
+    /// The inbox of a live loop.
+    pub(crate) fn find(loop_id: u64) -> Option<Arc<Remote>> {
+        let m = map().lock().unwrap_or_else(|e| e.into_inner());
+        m.get(&loop_id).and_then(Weak::upgrade)
+    }
+}
+
+/// The thread-safe inbox of one loop: task wakes from other threads (or from this thread while
+/// the loop is not running), drained in the poll phase.
+#[derive(Debug)]
+pub(crate) struct Remote {
+    /// Pending wakes, in arrival order.
+    queue: Mutex<Vec<TaskRef>>,
+    /// Number of entries in `queue`, readable without the lock (the loop checks it every
+    /// iteration).
+    len: AtomicUsize,
+    /// Set when the loop is dropped: later wakes are ignored so nothing accumulates.
+    closed: AtomicBool,
+    /// Interrupts the loop's poll-phase wait.
+    poller: Arc<OsPoller>,
+    /// Number of in-flight "keep alive" references from other threads (offloaded jobs).
+    /// Changed only through `offload::LoopRef`, whose drop notifies the poller when the count
+    /// reaches zero (a loop asleep only for that count must wake to see it end).
+    pub(crate) external_refs: AtomicUsize,
+}
+
+impl Remote {
+    pub(crate) fn new(poller: Arc<OsPoller>) -> Self {
+        Remote {
+            queue: Mutex::new(Vec::new()),
+            len: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            poller,
+            external_refs: AtomicUsize::new(0),
+        }
+    }
+
+    /// Queues a wake and interrupts the poll phase if this is the first one since the last drain.
+    pub(crate) fn push(&self, task: TaskRef) {
+        let first = {
+            let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            if self.closed.load(Ordering::Acquire) {
+                return;
+            }
+            q.push(task);
+            self.len.store(q.len(), Ordering::Release);
+            q.len() == 1
+        };
+        if first {
+            self.notify();
+        }
+    }
+
+    /// Interrupts the poll-phase wait (harmless if the loop is not waiting: the next wait
+    /// returns at once).
+    pub(crate) fn notify(&self) {
+        // A failed notify can only mean the poller is gone with its loop: nothing to wake.
+        let _ = self.poller.notify();
+    }
+
+    /// Whether wakes are waiting to be drained.
+    #[inline]
+    pub(crate) fn has_pending(&self) -> bool {
+        self.len.load(Ordering::Acquire) != 0
+    }
+
+    /// Moves every pending wake into `out` (which must be empty), in arrival order.
+    pub(crate) fn take_into(&self, out: &mut Vec<TaskRef>) {
+        debug_assert!(out.is_empty());
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::swap(&mut *q, out);
+        self.len.store(0, Ordering::Release);
+    }
+
+    /// Stops accepting wakes and frees those queued. Called when the loop is dropped.
+    pub(crate) fn close(&self) {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        self.closed.store(true, Ordering::Release);
+        q.clear();
+        self.len.store(0, Ordering::Release);
+    }
+}
