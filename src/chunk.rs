@@ -175,7 +175,7 @@ impl Chunker {
         // A placeholder until a strategy that measures time starts its first chunk: the loop
         // time when there is a loop (no clock read), else the clock (counted).
         let (chunk_start, reads) =
-            match crate::runtime::context::try_with_current(|inner| inner.now()) {
+            match crate::runtime::context::try_with_current(|inner| inner.loop_time()) {
                 Some(t) => (t, 0),
                 None => (Instant::now(), 1),
             };

@@ -64,10 +64,10 @@
 // futures; io/ the poll phase's sources; threads/ loops and pools on other threads;
 // callbacks the Node.js-named front; sync/ locks for one loop; chunk cutting CPU work;
 // observe/ seeing and counting what the loop runs; demo/ the workload and the test language.
-mod callbacks;
 pub mod chunk;
 pub mod demo;
 mod io;
+mod node;
 pub mod observe;
 mod runtime;
 pub mod sync;
@@ -79,11 +79,11 @@ pub use demo::{prime, scenario};
 #[cfg(all(unix, not(miri)))]
 pub use io::net;
 
-pub use callbacks::{
+pub use node::{
     ImmediateHandle, TIMEOUT_MAX, TIMEOUT_MIN, TimerHandle, next_tick, queue_microtask,
     set_immediate, set_interval, set_timeout,
 };
-pub use runtime::{Builder, EventLoop, LoopStats, block_on, loop_stats, now, run, spawn};
+pub use runtime::{Builder, EventLoop, LoopStats, block_on, loop_stats, loop_time, run, spawn};
 pub use task::yield_now::{YieldNow, yield_now};
 pub use task::{JoinError, JoinHandle};
 pub use threads::bridge::{Bridge, BridgeError};

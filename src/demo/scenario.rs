@@ -417,10 +417,10 @@ impl State {
                 },
                 Op::Ref(l) => match self.handle(l) {
                     Some(Handle::Timer(h)) => {
-                        h.ref_();
+                        h.keep_alive();
                     }
                     Some(Handle::Immediate(h)) => {
-                        h.ref_();
+                        h.keep_alive();
                     }
                     None => {}
                 },

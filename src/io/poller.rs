@@ -2,7 +2,7 @@
 //! Miri a condition variable with the same notify-or-timeout contract.
 //!
 //! It is woken by the next timer's due time (the wait's timeout), by
-//! [`Remote::notify`](crate::task::inbox::Remote::notify) when another thread wakes a task, and
+//! [`Inbox::notify`](crate::task::inbox::Inbox::notify) when another thread wakes a task, and
 //! by readiness of the I/O sources registered with it (`reactor.rs`).
 
 use std::fmt;

@@ -24,7 +24,7 @@
 //! - One reader and one writer waker per source: a second waiter in the same direction replaces
 //!   the first (as with tokio's `poll_read_ready`).
 //! - **Liveness**: a source with a waiter is a referenced handle. The counts returned by
-//!   `wait_for`, `dispatch` and `deregister` go to `Inner::add_keep_alive`. So a listener waiting
+//!   `wait_for`, `dispatch` and `deregister` go to `LoopState::add_keep_alive`. So a listener waiting
 //!   for connections or a stream waiting for data keeps the loop alive (a listening Node.js
 //!   server, a reading socket), and an idle, open source does not.
 
@@ -98,10 +98,10 @@ impl fmt::Debug for Source {
     }
 }
 
-/// The poller and the sources registered with it. Lives in the loop's `Inner`; everything but
+/// The poller and the sources registered with it. Lives in the loop's `LoopState`; everything but
 /// the poller is used on the loop's thread only.
 pub(crate) struct Reactor {
-    /// Shared with the loop's `Remote`, which calls `notify` on it, and with the sockets, which
+    /// Shared with the loop's `Inbox`, which calls `notify` on it, and with the sockets, which
     /// delete themselves from it even after the loop is gone.
     pub(crate) poller: Arc<OsPoller>,
     /// Registered sources by key. Never borrowed while a waker is woken or dropped.

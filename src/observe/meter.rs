@@ -4,15 +4,15 @@
 //! A `setInterval`-style callback timer whose callback is told, for each tick, when it was due
 //! and when it ran,
 //! both as loop times: an interval restarts from the loop time read right before its callback
-//! (Node.js's `listOnTimeout`, our `time/timers.rs`), and [`now`] inside the callback is that
+//! (Node.js's `listOnTimeout`, our `time/timers.rs`), and [`loop_time`](crate::loop_time) inside the callback is that
 //! very read, so no extra clock read is taken.
 
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::callbacks::callback_timer;
-use crate::{MissedTickBehavior, TimerHandle, now};
+use crate::node::callback_timer;
+use crate::{MissedTickBehavior, TimerHandle, loop_time};
 
 /// One tick of a meter.
 #[derive(Clone, Copy, Debug)]
@@ -52,7 +52,7 @@ pub(crate) fn start(
         period,
         true,
         Box::new(move || {
-            let ran = now();
+            let ran = loop_time();
             // Set right after `set_interval` returned, before any timers phase could run this.
             let Some(was_due) = next.get() else { return };
             next.set(Some(match missed {
@@ -64,6 +64,6 @@ pub(crate) fn start(
     );
     handle.set_missed_tick_behavior(missed);
     // `callback_timer` just read the clock into the loop time and started from it.
-    due.set(Some(now() + period));
+    due.set(Some(loop_time() + period));
     handle
 }

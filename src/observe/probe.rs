@@ -85,7 +85,7 @@ impl Recorder {
 
     /// Nanoseconds since the start, from the loop time (no clock read; see `chunk_start`).
     fn loop_offset(&self) -> u64 {
-        crate::now()
+        crate::loop_time()
             .saturating_duration_since(self.start)
             .as_nanos() as u64
     }

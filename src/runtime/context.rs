@@ -2,7 +2,7 @@
 //! thread, so that free functions such as [`set_timeout`](crate::set_timeout) can find it.
 //!
 //! # Ground rules
-//! - The pointer is set only by [`enter`], which borrows an `Rc<Inner>` for the lifetime of the
+//! - The pointer is set only by [`enter`], which borrows an `Rc<LoopState>` for the lifetime of the
 //!   returned guard; the guard clears it when dropped, also on unwind (nesting is refused, so
 //!   the previous value is always null).
 //! - Only one loop can be entered on a thread at a time: entering while another loop (or the same
@@ -14,24 +14,24 @@ use std::rc::Rc;
 
 use std::time::Instant;
 
-use crate::runtime::Inner;
+use crate::runtime::LoopState;
 
 thread_local! {
     /// The loop running on this thread, or null. Non-null only while an [`EnterGuard`] lives.
-    static CURRENT: Cell<*const Inner> = const { Cell::new(ptr::null()) };
+    static CURRENT: Cell<*const LoopState> = const { Cell::new(ptr::null()) };
 }
 
 /// Marks a loop as running on this thread until dropped.
 pub(crate) struct EnterGuard<'a> {
     /// Keeps the entered loop alive (and so the thread-local pointer valid) while the guard lives.
-    _inner: &'a Rc<Inner>,
+    _inner: &'a Rc<LoopState>,
 }
 
 /// Makes `inner` the current loop of this thread.
 ///
 /// # Panics
 /// If a loop is already running on this thread (`what` names the refused call).
-pub(crate) fn enter<'a>(inner: &'a Rc<Inner>, what: &str) -> EnterGuard<'a> {
+pub(crate) fn enter<'a>(inner: &'a Rc<LoopState>, what: &str) -> EnterGuard<'a> {
     CURRENT.with(|c| {
         if !c.get().is_null() {
             panic!(
@@ -54,14 +54,14 @@ impl Drop for EnterGuard<'_> {
 
 /// Runs `f` on the current loop, or returns `None` when no loop is running on this thread.
 #[inline]
-pub(crate) fn try_with_current<R>(f: impl FnOnce(&Inner) -> R) -> Option<R> {
+pub(crate) fn try_with_current<R>(f: impl FnOnce(&LoopState) -> R) -> Option<R> {
     let p = CURRENT.with(Cell::get);
     if p.is_null() {
         return None;
     }
-    // SAFETY: a non-null CURRENT was set by `enter` from an `&Rc<Inner>` that the live
-    // `EnterGuard` still borrows, so the `Inner` is alive for the duration of this call; the
-    // reference handed to `f` cannot escape it (the closure only receives `&Inner` for the call).
+    // SAFETY: a non-null CURRENT was set by `enter` from an `&Rc<LoopState>` that the live
+    // `EnterGuard` still borrows, so the `LoopState` is alive for the duration of this call; the
+    // reference handed to `f` cannot escape it (the closure only receives `&LoopState` for the call).
     Some(f(unsafe { &*p }))
 }
 
@@ -71,7 +71,7 @@ pub(crate) fn try_with_current<R>(f: impl FnOnce(&Inner) -> R) -> Option<R> {
 /// With a message naming `api` when no loop is running on this thread.
 #[inline]
 #[track_caller]
-pub(crate) fn with_current<R>(api: &str, f: impl FnOnce(&Inner) -> R) -> R {
+pub(crate) fn with_current<R>(api: &str, f: impl FnOnce(&LoopState) -> R) -> R {
     match try_with_current(f) {
         Some(r) => r,
         None => no_loop(api),

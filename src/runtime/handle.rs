@@ -37,7 +37,7 @@ impl Builder {
     /// Creates the loop. Fails only if the OS poller cannot be created (out of file descriptors).
     pub fn build(&self) -> io::Result<EventLoop> {
         Ok(EventLoop {
-            inner: Inner::new(Reactor::new()?, self),
+            inner: LoopState::new(Reactor::new()?, self),
         })
     }
 }
@@ -70,7 +70,7 @@ impl Builder {
 /// assert_send::<executor::EventLoop>();
 /// ```
 pub struct EventLoop {
-    inner: Rc<Inner>,
+    inner: Rc<LoopState>,
 }
 
 impl fmt::Debug for EventLoop {
@@ -171,7 +171,7 @@ impl EventLoop {
         let dyn_fut: MainFuture = unsafe {
             std::mem::transmute::<Pin<&mut dyn Future<Output = ()>>, MainFuture>(dyn_fut)
         };
-        struct MainGuard<'a>(&'a Inner);
+        struct MainGuard<'a>(&'a LoopState);
         impl Drop for MainGuard<'_> {
             fn drop(&mut self) {
                 self.0.main.borrow_mut().take();
@@ -185,7 +185,7 @@ impl EventLoop {
         inner.next_task_id.set(id);
         let main_task = TaskRef { key: MAIN_KEY, id };
         inner.main_task.set(main_task);
-        let header = Arc::new(Header {
+        let header = Arc::new(WakeTarget {
             task: main_task,
             loop_id: inner.id,
             scheduled: AtomicBool::new(true),
@@ -287,14 +287,15 @@ where
     context::with_current("spawn", |inner| inner.spawn(fut, location))
 }
 
-/// The running loop's cached time: read by the timers phase (when any timer exists), after a
-/// poll phase that slept, and whenever a timer starts.
+/// The running loop's cached time (libuv's `uv_now`), not the clock: read by the timers phase
+/// (when any timer exists), after a poll phase that slept, and whenever a timer starts. Timers
+/// are due relative to it; use [`Instant::now`] for the clock.
 ///
 /// # Panics
 /// If no loop is running on this thread.
 #[track_caller]
-pub fn now() -> Instant {
-    context::with_current("now", Inner::now)
+pub fn loop_time() -> Instant {
+    context::with_current("loop_time", LoopState::loop_time)
 }
 
 /// What the running loop has done so far.

@@ -11,7 +11,7 @@ use std::fmt;
 use std::rc::Weak;
 
 use crate::observe::Kind;
-use crate::runtime::Inner;
+use crate::runtime::LoopState;
 use crate::runtime::microtasks::Job;
 
 /// One `setImmediate` callback, shared with its [`ImmediateHandle`](crate::ImmediateHandle).
@@ -21,7 +21,7 @@ pub(crate) struct ImmediateCell {
     /// Whether the pending callback keeps the loop alive.
     pub(crate) refed: Cell<bool>,
     /// The loop it was queued on.
-    pub(crate) owner: Weak<Inner>,
+    pub(crate) owner: Weak<LoopState>,
 }
 
 impl fmt::Debug for ImmediateCell {
@@ -70,7 +70,7 @@ impl Immediates {
     }
 
     /// Runs the check phase.
-    pub(crate) fn run(&self, inner: &Inner) {
+    pub(crate) fn run(&self, inner: &LoopState) {
         self.epoch.set(self.epoch.get() + 1);
         let n = self.queue.borrow().len();
         for _ in 0..n {

@@ -1,4 +1,4 @@
-//! The event loop: its state ([`Inner`], here), its phases (`phases.rs`), its tasks and the
+//! The event loop: its state ([`LoopState`], here), its phases (`phases.rs`), its tasks and the
 //! `block_on` future (`tasks.rs`), its observers (`observers.rs`), and the public
 //! [`EventLoop`] and [`Builder`] (`handle.rs`).
 //!
@@ -17,7 +17,7 @@
 //! fired can end without sleeping once more.
 //!
 //! # Invariants
-//! - No `RefCell` of [`Inner`] is borrowed while user code runs (callbacks, polls, wakes, drops).
+//! - No `RefCell` of [`LoopState`] is borrowed while user code runs (callbacks, polls, wakes, drops).
 //! - `now` is the loop time: read at the start of the timers phase (when any timer exists) and
 //!   after a poll phase that waited, and refreshed whenever a timer is started (Node.js reads the
 //!   clock in `setTimeout` too).
@@ -30,7 +30,7 @@ mod observers;
 mod phases;
 mod tasks;
 
-pub use handle::{Builder, EventLoop, block_on, loop_stats, now, run, spawn};
+pub use handle::{Builder, EventLoop, block_on, loop_stats, loop_time, run, spawn};
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -50,9 +50,9 @@ use crate::io::reactor::Reactor;
 use crate::observe::{Kind, LoopObserver, Phase, Span};
 use crate::runtime::immediates::Immediates;
 use crate::runtime::microtasks::{Job, MicroQueues};
-use crate::task::inbox::Remote;
-use crate::task::waker::{Header, TaskRef, header_of, new_waker};
-use crate::task::{JoinHandle, Runnable, new_task};
+use crate::task::inbox::Inbox;
+use crate::task::waker::{TaskRef, WakeTarget, new_waker, wake_target_of};
+use crate::task::{ErasedTask, JoinHandle, new_task};
 use crate::time::timers::Timers;
 
 /// Slab key reserved for the `block_on` future (never a real slab key).
@@ -66,7 +66,7 @@ struct TaskSlot {
     /// The task's unique id (slab keys are reused; ids are not).
     id: u64,
     /// The task.
-    task: Rc<dyn Runnable>,
+    task: Rc<dyn ErasedTask>,
     /// Where it was spawned (`#[track_caller]`), for observers.
     location: &'static Location<'static>,
 }
@@ -89,11 +89,11 @@ pub struct LoopStats {
 }
 
 /// The state of one loop, shared (`Rc`) by the [`EventLoop`] and the handles that point into it.
-pub(crate) struct Inner {
+pub(crate) struct LoopState {
     /// Process-unique id of this loop.
     pub(crate) id: u64,
-    /// A weak reference to this very `Inner`, handed to handles.
-    pub(crate) weak_self: Weak<Inner>,
+    /// A weak reference to this very `LoopState`, handed to handles.
+    pub(crate) weak_self: Weak<LoopState>,
     /// The cached loop time.
     now: Cell<Instant>,
     /// When the current (or last) `run` or `block_on` call began: before it, the loop was not
@@ -110,7 +110,7 @@ pub(crate) struct Inner {
     /// Last task id handed out.
     next_task_id: Cell<u64>,
     /// The task being polled right now (for `yield_now`'s fast path).
-    polling: RefCell<Option<Rc<dyn Runnable>>>,
+    polling: RefCell<Option<Rc<dyn ErasedTask>>>,
     /// The `block_on` future while `block_on` runs and the future is not being polled.
     main: RefCell<Option<MainFuture>>,
     /// Whether a `block_on` future is pending (it keeps the loop alive).
@@ -123,7 +123,7 @@ pub(crate) struct Inner {
     /// call (so a waker kept from an earlier call cannot poll a later call's future).
     main_task: Cell<TaskRef>,
     /// Cross-thread wakes.
-    pub(crate) remote: Arc<Remote>,
+    pub(crate) remote: Arc<Inbox>,
     /// Reused buffer for draining `remote`.
     remote_buf: RefCell<Vec<TaskRef>>,
     /// The poll phase's wait.
@@ -144,7 +144,7 @@ pub(crate) struct Inner {
     phase: Cell<Phase>,
 }
 
-impl fmt::Debug for Inner {
+impl fmt::Debug for LoopState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventLoop")
             .field("id", &self.id)
@@ -155,12 +155,12 @@ impl fmt::Debug for Inner {
     }
 }
 
-impl Inner {
-    pub(super) fn new(reactor: Reactor, builder: &Builder) -> Rc<Inner> {
-        let remote = Arc::new(Remote::new(reactor.poller.clone()));
+impl LoopState {
+    pub(super) fn new(reactor: Reactor, builder: &Builder) -> Rc<LoopState> {
+        let remote = Arc::new(Inbox::new(reactor.poller.clone()));
         let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
         crate::task::inbox::registry::insert(id, &remote);
-        Rc::new_cyclic(|weak| Inner {
+        Rc::new_cyclic(|weak| LoopState {
             id,
             weak_self: weak.clone(),
             now: Cell::new(Instant::now()),
@@ -193,7 +193,7 @@ impl Inner {
 
     /// The cached loop time.
     #[inline]
-    pub(crate) fn now(&self) -> Instant {
+    pub(crate) fn loop_time(&self) -> Instant {
         self.now.get()
     }
 
@@ -226,7 +226,7 @@ impl Inner {
 
     /// Adds (`+1`) or removes (`-1`) a referenced handle that is not a timer, immediate or task:
     /// an I/O source with a waiter (see `reactor.rs`). (Offloaded jobs are released by worker
-    /// threads, so they count in `Remote::external_refs` instead.)
+    /// threads, so they count in `Inbox::external_refs` instead.)
     pub(crate) fn add_keep_alive(&self, delta: isize) {
         let n = self.keep_alive.get() as isize + delta;
         debug_assert!(n >= 0, "keep-alive count went negative");

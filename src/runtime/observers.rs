@@ -14,7 +14,7 @@ impl Drop for SpanExit {
     }
 }
 
-impl Inner {
+impl LoopState {
     /// Runs `f` as one span for the installed observers (just `f` when there are none).
     #[inline]
     pub(crate) fn traced<R>(

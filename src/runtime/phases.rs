@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Inner {
+impl LoopState {
     /// Runs the loop until `stop()` or until no referenced handle is left (libuv's `uv_run`).
     pub(super) fn run_loop(&self, stop: &dyn Fn() -> bool) {
         let mut alive = self.alive();
@@ -77,7 +77,7 @@ impl Inner {
     /// as an uncaught exception does), the items after it are queued as microtasks
     /// (`requeue`), so the wakes behind a panicking callback are not lost.
     fn each_then_drain<T>(&self, items: &[T], run: impl Fn(&T), requeue: impl Fn(&T) -> Job) {
-        struct Requeue<'a, T>(&'a Inner, &'a [T], &'a dyn Fn(&T) -> Job);
+        struct Requeue<'a, T>(&'a LoopState, &'a [T], &'a dyn Fn(&T) -> Job);
         impl<T> Drop for Requeue<'_, T> {
             fn drop(&mut self) {
                 let mut micro = self.0.queues.micro.borrow_mut();

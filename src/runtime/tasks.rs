@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Inner {
+impl LoopState {
     /// Queues a woken task on the microtask queue.
     #[inline]
     pub(crate) fn schedule_microtask_task(&self, task: TaskRef) {
@@ -28,7 +28,7 @@ impl Inner {
             key: entry.key(),
             id,
         };
-        let header = Arc::new(Header {
+        let header = Arc::new(WakeTarget {
             task,
             loop_id: self.id,
             scheduled: AtomicBool::new(true),
@@ -123,7 +123,7 @@ impl Inner {
         let waker = self.main_waker.borrow();
         let waker = waker.as_ref().expect("block_on sets the main waker first");
         // SAFETY: `block_on` made the main waker with `new_waker`.
-        unsafe { header_of(waker) }
+        unsafe { wake_target_of(waker) }
             .scheduled
             .store(false, Ordering::Release);
         let mut cx = Context::from_waker(waker);

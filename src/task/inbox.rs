@@ -8,22 +8,22 @@ use std::sync::{Arc, Mutex};
 use super::waker::TaskRef;
 use crate::io::poller::OsPoller;
 
-/// Finds a loop's [`Remote`] by loop id, from any thread. Wakes from other threads are rare
+/// Finds a loop's [`Inbox`] by loop id, from any thread. Wakes from other threads are rare
 /// (a worker finishing, a channel fed by a thread), so a task does not carry its own reference
 /// to the inbox: a global map, written when a loop is created and dropped, serves them.
 pub(crate) mod registry {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-    use super::Remote;
+    use super::Inbox;
 
-    fn map() -> &'static Mutex<HashMap<u64, Weak<Remote>>> {
-        static MAP: OnceLock<Mutex<HashMap<u64, Weak<Remote>>>> = OnceLock::new();
+    fn map() -> &'static Mutex<HashMap<u64, Weak<Inbox>>> {
+        static MAP: OnceLock<Mutex<HashMap<u64, Weak<Inbox>>>> = OnceLock::new();
         MAP.get_or_init(Mutex::default)
     }
 
     /// Registers a loop's inbox.
-    pub(crate) fn insert(loop_id: u64, remote: &Arc<Remote>) {
+    pub(crate) fn insert(loop_id: u64, remote: &Arc<Inbox>) {
         let mut m = map().lock().unwrap_or_else(|e| e.into_inner());
         m.insert(loop_id, Arc::downgrade(remote));
     }
@@ -35,7 +35,7 @@ pub(crate) mod registry {
     }
 
     /// The inbox of a live loop.
-    pub(crate) fn find(loop_id: u64) -> Option<Arc<Remote>> {
+    pub(crate) fn find(loop_id: u64) -> Option<Arc<Inbox>> {
         let m = map().lock().unwrap_or_else(|e| e.into_inner());
         m.get(&loop_id).and_then(Weak::upgrade)
     }
@@ -44,7 +44,7 @@ pub(crate) mod registry {
 /// The thread-safe inbox of one loop: task wakes from other threads (or from this thread while
 /// the loop is not running), drained in the poll phase.
 #[derive(Debug)]
-pub(crate) struct Remote {
+pub(crate) struct Inbox {
     /// Pending wakes, in arrival order.
     queue: Mutex<Vec<TaskRef>>,
     /// Number of entries in `queue`, readable without the lock (the loop checks it every
@@ -60,9 +60,9 @@ pub(crate) struct Remote {
     pub(crate) external_refs: AtomicUsize,
 }
 
-impl Remote {
+impl Inbox {
     pub(crate) fn new(poller: Arc<OsPoller>) -> Self {
-        Remote {
+        Inbox {
             queue: Mutex::new(Vec::new()),
             len: AtomicUsize::new(0),
             closed: AtomicBool::new(false),

@@ -2,7 +2,7 @@
 //!
 //! # Implementation
 //! A task is one `Rc<TaskCell<F>>` (the future, later its output, and the join waker) plus one
-//! `Arc<Header>` (the thread-safe part its [`Waker`] points at; see `waker.rs`). The loop's task
+//! `Arc<WakeTarget>` (the thread-safe part its [`Waker`] points at; see `waker.rs`). The loop's task
 //! slab holds the `Rc` until the task finishes or is aborted; the [`JoinHandle`] holds another.
 //!
 //! Ground rules:
@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 
-use crate::runtime::Inner;
-use crate::task::waker::{Header, TaskRef, header_of, new_waker};
+use crate::runtime::LoopState;
+use crate::task::waker::{TaskRef, WakeTarget, new_waker, wake_target_of};
 
 /// The life of a task's future.
 enum Stage<F: Future> {
@@ -41,14 +41,14 @@ enum Stage<F: Future> {
 }
 
 /// A task as the loop sees it.
-pub(crate) trait Runnable {
+pub(crate) trait ErasedTask {
     /// Polls the task once. Returns true when the task is finished (and can leave the slab).
     fn run(&self) -> bool;
     /// Drops the future (abort or loop shutdown). Returns false if the task is being polled right
     /// now (it is then cancelled when that poll returns).
     fn cancel(&self) -> bool;
     /// The shared header (the waker's target).
-    fn header(&self) -> &Header;
+    fn header(&self) -> &WakeTarget;
     /// The task's own waker.
     fn waker(&self) -> &Waker;
 }
@@ -85,7 +85,7 @@ impl<F: Future> TaskCell<F> {
     }
 }
 
-impl<F: Future> Runnable for TaskCell<F> {
+impl<F: Future> ErasedTask for TaskCell<F> {
     fn run(&self) -> bool {
         self.header().scheduled.store(false, Ordering::Release);
         let mut stage = self.stage.borrow_mut();
@@ -139,9 +139,9 @@ impl<F: Future> Runnable for TaskCell<F> {
         true
     }
 
-    fn header(&self) -> &Header {
+    fn header(&self) -> &WakeTarget {
         // SAFETY: `waker` was made by `new_waker` in `new_task`.
-        unsafe { header_of(&self.waker) }
+        unsafe { wake_target_of(&self.waker) }
     }
 
     fn waker(&self) -> &Waker {
@@ -198,8 +198,8 @@ impl<F: Future> JoinTarget<F::Output> for TaskCell<F> {
 /// Creates the two halves of a new task.
 pub(crate) fn new_task<F>(
     fut: F,
-    header: Arc<Header>,
-) -> (Rc<dyn Runnable>, JoinHandleParts<F::Output>)
+    header: Arc<WakeTarget>,
+) -> (Rc<dyn ErasedTask>, JoinHandleParts<F::Output>)
 where
     F: Future + 'static,
     F::Output: 'static,
@@ -228,11 +228,15 @@ pub struct JoinHandle<T> {
     /// Where the task lives, for `abort`.
     task: TaskRef,
     /// The task's loop, for `abort`.
-    owner: Weak<Inner>,
+    owner: Weak<LoopState>,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(target: Rc<dyn JoinTarget<T>>, task: TaskRef, owner: Weak<Inner>) -> Self {
+    pub(crate) fn new(
+        target: Rc<dyn JoinTarget<T>>,
+        task: TaskRef,
+        owner: Weak<LoopState>,
+    ) -> Self {
         JoinHandle {
             target,
             task,

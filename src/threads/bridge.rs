@@ -165,7 +165,7 @@ impl Bridge {
             .unbounded_send(request)
             .map_err(|_| BridgeError::Stopped)?;
         // A dropped sender means the worker's loop died with the request in it.
-        crate::threads::park::wait(rx).unwrap_or(Err(BridgeError::Stopped))
+        crate::threads::block_thread::block_thread_on(rx).unwrap_or(Err(BridgeError::Stopped))
     }
 
     /// Whether the calling thread is this bridge's worker (where [`call`](Bridge::call) fails).

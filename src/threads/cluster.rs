@@ -405,7 +405,7 @@ impl<T> ClusterHandle<T> {
             "executor::ClusterHandle::join called on the loop that runs the job; this would \
              deadlock. `.await` the handle instead"
         );
-        crate::threads::park::wait(self)
+        crate::threads::block_thread::block_thread_on(self)
     }
 
     /// The index of the loop the job was placed on.

@@ -2,8 +2,8 @@
 //! lets synchronous code call async code on a worker loop, the cluster of loops, and parking a
 //! plain thread on a future.
 
+pub(crate) mod block_thread;
 pub(crate) mod bridge;
 pub(crate) mod cluster;
 pub(crate) mod loop_thread;
 pub(crate) mod offload;
-pub(crate) mod park;

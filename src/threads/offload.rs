@@ -13,7 +13,7 @@
 //! - A job is in exactly one place: the queue, one worker's hands, or gone. A worker takes it
 //!   and a dropped [`Offload`] (or the pool's shutdown) removes it under the same lock, so a job
 //!   removed before it started never runs.
-//! - Every job holds a [`LoopRef`] (one count in `Remote::external_refs`) from submission until
+//! - Every job holds a [`LoopRef`] (one count in `Inbox::external_refs`) from submission until
 //!   its result has been sent or it has been removed: a pending job keeps the loop alive even if
 //!   nobody awaits it, as a libuv work request does, and releasing the last one wakes the loop so
 //!   it can see it has nothing left to do.
@@ -32,10 +32,10 @@ use std::thread;
 
 use futures::channel::oneshot;
 
-use crate::runtime::Inner;
+use crate::runtime::LoopState;
 use crate::runtime::context;
 use crate::task::JoinError;
-use crate::task::inbox::Remote;
+use crate::task::inbox::Inbox;
 
 /// Runs `f` on the running loop's pool of worker threads and resolves, on the loop, to what it
 /// returns: the way to keep a CPU-bound job from blocking the loop.
@@ -124,11 +124,11 @@ impl<T> fmt::Debug for Offload<T> {
     }
 }
 
-/// One count in the loop's `Remote::external_refs`: the loop stays alive while it exists.
-struct LoopRef(Arc<Remote>);
+/// One count in the loop's `Inbox::external_refs`: the loop stays alive while it exists.
+struct LoopRef(Arc<Inbox>);
 
 impl LoopRef {
-    fn new(remote: &Arc<Remote>) -> Self {
+    fn new(remote: &Arc<Inbox>) -> Self {
         remote.external_refs.fetch_add(1, Ordering::AcqRel);
         LoopRef(remote.clone())
     }
@@ -180,7 +180,7 @@ impl PoolSlot {
     }
 
     /// Queues `f` on the pool (starting it if needed); the loop stays alive until it is done.
-    fn submit<F, T>(&self, inner: &Inner, f: F) -> Offload<T>
+    fn submit<F, T>(&self, inner: &LoopState, f: F) -> Offload<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -387,7 +387,7 @@ mod tests {
     fn a_removed_job_is_gone_and_the_rest_keep_their_order() {
         let pool = Pool::new(1, 0);
         let poller = crate::io::poller::OsPoller::new().unwrap();
-        let remote = Arc::new(Remote::new(Arc::new(poller)));
+        let remote = Arc::new(Inbox::new(Arc::new(poller)));
         // Queue directly (no worker started) to look at the queue alone.
         let mut st = pool.shared.lock();
         for id in 1..=3 {

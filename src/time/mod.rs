@@ -68,7 +68,7 @@ fn wrong_loop(some_loop_runs: bool) -> ! {
     )
 }
 
-fn with_owner(timer: &TimerCell, f: impl FnOnce(&crate::runtime::Inner)) {
+fn with_owner(timer: &TimerCell, f: impl FnOnce(&crate::runtime::LoopState)) {
     if let Some(inner) = timer.owner.upgrade() {
         f(&inner);
     }

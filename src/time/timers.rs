@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::observe::Kind;
-use crate::runtime::Inner;
+use crate::runtime::LoopState;
 
 /// How far in the future a timer whose deadline overflows the clock is placed (about 30 years,
 /// as tokio does): such a timer never fires in practice, but it is still a valid timer.
@@ -104,7 +104,7 @@ pub(crate) struct TimerCell {
     /// The due time of the latest firing.
     pub(crate) fired_due: Cell<Instant>,
     /// The loop the timer belongs to.
-    pub(crate) owner: Weak<Inner>,
+    pub(crate) owner: Weak<LoopState>,
 }
 
 impl fmt::Debug for TimerCell {
@@ -236,7 +236,7 @@ impl Timers {
     /// Creates an unscheduled timer.
     pub(crate) fn new_timer(
         &self,
-        owner: Weak<Inner>,
+        owner: Weak<LoopState>,
         action: Action,
         duration: Duration,
         repeat: bool,
@@ -368,7 +368,7 @@ impl Timers {
 
     /// Runs every timer due at `now`, list by list (Node.js's `processTimers`), draining the
     /// nextTick and microtask queues after each callback.
-    pub(crate) fn run_due(&self, inner: &Inner, now: Instant) {
+    pub(crate) fn run_due(&self, inner: &LoopState, now: Instant) {
         loop {
             let slot = {
                 let mut l = self.lists.borrow_mut();
@@ -414,7 +414,7 @@ impl Timers {
     }
 
     /// Fires one due timer (already taken out of its list).
-    fn fire(&self, inner: &Inner, timer: &Rc<TimerCell>, now: Instant) {
+    fn fire(&self, inner: &LoopState, timer: &Rc<TimerCell>, now: Instant) {
         timer.seq.set(0);
         if timer.refed.get() {
             self.ref_count.set(self.ref_count.get() - 1);
@@ -531,7 +531,7 @@ pub(crate) fn deadline(start: Instant, d: Duration) -> Instant {
 /// re-arms an interval, unless the callback cleared its own timer.
 struct Rearm<'a> {
     timers: &'a Timers,
-    inner: &'a Inner,
+    inner: &'a LoopState,
     timer: &'a Rc<TimerCell>,
     cb: &'a RefCell<Option<Box<dyn FnMut()>>>,
     f: Option<Box<dyn FnMut()>>,

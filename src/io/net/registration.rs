@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use crate::io::poller::OsPoller;
 use crate::io::reactor::{Direction, Source};
-use crate::runtime::Inner;
+use crate::runtime::LoopState;
 use crate::runtime::context;
 
 /// A registered source. Must be dropped before the descriptor is closed: the socket types declare
@@ -19,7 +19,7 @@ pub(crate) struct Registration {
     /// The reactor's record of the source.
     source: Rc<Source>,
     /// The loop it is registered with.
-    inner: Weak<Inner>,
+    inner: Weak<LoopState>,
     /// That loop's poller, so the descriptor can be deleted from it even after the loop is gone.
     poller: Arc<OsPoller>,
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::runtime::Inner;
+use crate::runtime::LoopState;
 use crate::runtime::context;
 use crate::runtime::immediates::{CheckEntry, ImmediateCell};
 use crate::runtime::microtasks::Job;
@@ -34,7 +34,7 @@ impl fmt::Debug for TimerHandle {
 }
 
 impl TimerHandle {
-    fn with_loop<R>(&self, f: impl FnOnce(&Inner) -> R) -> Option<R> {
+    fn with_loop<R>(&self, f: impl FnOnce(&LoopState) -> R) -> Option<R> {
         self.cell.owner.upgrade().map(|inner| f(&inner))
     }
 
@@ -54,7 +54,7 @@ impl TimerHandle {
     }
 
     /// The timer keeps the loop alive again (`timeout.ref()`); the default.
-    pub fn ref_(&self) -> &Self {
+    pub fn keep_alive(&self) -> &Self {
         self.with_loop(|inner| inner.timers.set_ref(&self.cell, true));
         self
     }
@@ -134,7 +134,7 @@ impl ImmediateHandle {
     }
 
     /// The pending callback keeps the loop alive again (`immediate.ref()`); the default.
-    pub fn ref_(&self) -> &Self {
+    pub fn keep_alive(&self) -> &Self {
         self.set_ref(true);
         self
     }

@@ -27,7 +27,7 @@ impl Wake for Unpark {
 /// Polls `fut` on this thread, parking (no spinning) between polls, until it is ready.
 ///
 /// A spurious unpark only costs one extra poll: the future, not the park, says when we are done.
-pub(crate) fn wait<F: Future>(fut: F) -> F::Output {
+pub(crate) fn block_thread_on<F: Future>(fut: F) -> F::Output {
     let mut fut = pin!(fut);
     let waker = Waker::from(Arc::new(Unpark(thread::current())));
     let mut cx = Context::from_waker(&waker);
@@ -51,7 +51,7 @@ mod tests {
             thread::sleep(Duration::from_millis(20));
             tx.send(7).unwrap();
         });
-        assert_eq!(wait(rx), Ok(7));
+        assert_eq!(block_thread_on(rx), Ok(7));
         sender.join().unwrap();
     }
 }
