@@ -78,8 +78,8 @@ impl Target {
 
     /// User plus system CPU seconds so far (`/proc/PID/stat` fields 14 and 15).
     fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .unwrap_or_default();
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
         // Fields after the parenthesised name; utime and stime are the 12th and 13th of them.
         let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
         let f: Vec<f64> = rest
@@ -116,8 +116,7 @@ fn home(addr: &str, limit: Duration) -> bool {
     };
     let _ = s.set_read_timeout(Some(limit));
     let _ = s.set_write_timeout(Some(limit));
-    if s
-        .write_all(b"GET /home HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    if s.write_all(b"GET /home HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .is_err()
     {
         return false;
@@ -270,8 +269,12 @@ fn main() -> ExitCode {
     }
     println!("server: {}, window {} s", bin.display(), window.as_secs());
     if attacks.iter().any(|a| a == "abandon") {
-        println!("\n| attack    | mode    | CPU s    | CPU s last 1 | RSS0 MB  | peak RSS MB | /home at end |");
-        println!("|-----------|---------|---------:|-------------:|---------:|------------:|-------------:|");
+        println!(
+            "\n| attack    | mode    | CPU s    | CPU s last 1 | RSS0 MB  | peak RSS MB | /home at end |"
+        );
+        println!(
+            "|-----------|---------|---------:|-------------:|---------:|------------:|-------------:|"
+        );
         for m in &modes {
             match abandon(&bin, m, window) {
                 Ok(l) => println!("{l}"),

@@ -283,9 +283,14 @@ mod tests {
     #[cfg_attr(miri, ignore = "too slow under Miri and free of unsafe code")]
     fn keeping_only_the_needed_divisors_changes_no_answer() {
         // Every n up to 3000 (all the small bounds, where rounding would show) and a few more.
-        let mut primes = (2u64..).filter(|&k| (2..k).take_while(|d| d * d <= k).all(|d| k % d != 0));
+        let mut primes =
+            (2u64..).filter(|&k| (2..k).take_while(|d| d * d <= k).all(|d| k % d != 0));
         for n in 1..=3000u32 {
-            assert_eq!(find_nth_prime(n), primes.next().unwrap(), "the {n}-th prime");
+            assert_eq!(
+                find_nth_prime(n),
+                primes.next().unwrap(),
+                "the {n}-th prime"
+            );
         }
         assert_eq!(find_nth_prime(20_000), reference(20_000));
     }
@@ -304,7 +309,11 @@ mod tests {
         assert!(s.primes_kept() < 200, "{} primes kept", s.primes_kept());
         // For the server's largest search: divisors up to ~9,400 (about 1,160 primes).
         let big = PrimeSearch::new(5_000_000);
-        assert!((9_000..10_000).contains(&big.keep_up_to), "{}", big.keep_up_to);
+        assert!(
+            (9_000..10_000).contains(&big.keep_up_to),
+            "{}",
+            big.keep_up_to
+        );
         assert!(big.divisors.capacity() < 16);
     }
 

@@ -286,7 +286,10 @@ fn a_client_that_never_reads_is_dropped_at_the_write_deadline() {
                 Ok(()) => sent += 1000,
                 Err(e) => break e,
             }
-            assert!(sent < 10_000_000, "10,000,000 requests sent, never read, never dropped");
+            assert!(
+                sent < 10_000_000,
+                "10,000,000 requests sent, never read, never dropped"
+            );
         };
         assert!(
             matches!(
@@ -343,10 +346,14 @@ fn an_abandoned_search_stops_and_frees_its_slot(mode: Mode) {
         assert_eq!(get(a, "/home").unwrap(), (200, "Welcome Home!\n".into()));
         answered += 1;
         drop(heavy);
-        eventually(Duration::from_secs(60), "the slot freed after hang-up", || {
-            answered += 1;
-            get_raw(a, "/primes?nth=10").ends_with("\r\n\r\n29\n")
-        });
+        eventually(
+            Duration::from_secs(60),
+            "the slot freed after hang-up",
+            || {
+                answered += 1;
+                get_raw(a, "/primes?nth=10").ends_with("\r\n\r\n29\n")
+            },
+        );
         assert_eq!(server.stop(), answered, "the abandoned search was answered");
     });
 }

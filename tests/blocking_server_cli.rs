@@ -31,14 +31,35 @@ fn refused(args: &[&OsStr]) -> (Option<i32>, String, Vec<u8>) {
 #[test]
 fn bad_arguments_exit_2_before_listening() {
     for (args, expect) in [
-        (&["--port", "+5"][..], "`+5` is not a whole number in 0..=65535"),
-        (&["--port", "70000"][..], "70000 is out of range (0..=65535)"),
-        (&["--mode"][..], "--mode needs a value (sync, chunked or offload)"),
-        (&["--mode", "fast"][..], "expected sync, chunked or offload, got `fast`"),
-        (&["--max-heavy", "0"][..], "--max-heavy: 0 is out of range (1..=1024)"),
+        (
+            &["--port", "+5"][..],
+            "`+5` is not a whole number in 0..=65535",
+        ),
+        (
+            &["--port", "70000"][..],
+            "70000 is out of range (0..=65535)",
+        ),
+        (
+            &["--mode"][..],
+            "--mode needs a value (sync, chunked or offload)",
+        ),
+        (
+            &["--mode", "fast"][..],
+            "expected sync, chunked or offload, got `fast`",
+        ),
+        (
+            &["--max-heavy", "0"][..],
+            "--max-heavy: 0 is out of range (1..=1024)",
+        ),
         (&["--max-nth", "5000001"][..], "out of range (1..=5000000)"),
-        (&["--request-timeout-ms", "0"][..], "out of range (1..=3600000)"),
-        (&["--write-timeout-ms", "x"][..], "is not a whole number in 1..=3600000"),
+        (
+            &["--request-timeout-ms", "0"][..],
+            "out of range (1..=3600000)",
+        ),
+        (
+            &["--write-timeout-ms", "x"][..],
+            "is not a whole number in 1..=3600000",
+        ),
         (&["--frobnicate"][..], "unknown option `--frobnicate`"),
         (
             &["--trace", "/nonexistent-dir/server.json"][..],
@@ -100,7 +121,9 @@ fn at_the_descriptor_limit_accepts_pause_and_the_log_is_rate_limited() {
         });
         // The kernel completes these handshakes from the listen backlog whether or not the
         // server accepts them.
-        let idle: Vec<TcpStream> = (0..80).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+        let idle: Vec<TcpStream> = (0..80)
+            .map(|_| TcpStream::connect(&addr).unwrap())
+            .collect();
         let flood = Instant::now();
         while flood.elapsed() < Duration::from_secs(2) {
             std::thread::sleep(Duration::from_millis(50)); // the attack's length, not a wait
@@ -120,7 +143,10 @@ fn at_the_descriptor_limit_accepts_pause_and_the_log_is_rate_limited() {
         log.join().unwrap()
     });
     let accepts: Vec<&String> = lines.iter().filter(|l| l.contains("accept:")).collect();
-    assert!(!accepts.is_empty(), "no accept error at the fd limit: {lines:?}");
+    assert!(
+        !accepts.is_empty(),
+        "no accept error at the fd limit: {lines:?}"
+    );
     assert!(
         accepts[0].contains("Too many open files") && accepts[0].contains("pausing accepts"),
         "{accepts:?}"
@@ -128,6 +154,9 @@ fn at_the_descriptor_limit_accepts_pause_and_the_log_is_rate_limited() {
     // About 2 s of errors (plus however long the clients take to close): one line a second.
     assert!(accepts.len() <= 5, "{} lines: {accepts:#?}", accepts.len());
     if accepts.len() > 1 {
-        assert!(accepts[1].contains("more since the last message"), "{accepts:?}");
+        assert!(
+            accepts[1].contains("more since the last message"),
+            "{accepts:?}"
+        );
     }
 }

@@ -56,9 +56,18 @@ fn bad_arguments_exit_2_with_a_clear_message() {
             &["--strategies", "every,fastest"][..],
             "unknown strategy `fastest`",
         ),
-        (&["--nth", "+5"][..], "`+5` is not a whole number in 1..=2000000"),
-        (&["--nth"][..], "--nth needs a value (a whole number in 1..=2000000)"),
-        (&["--missed", "sometimes"][..], "expected skip or burst, got `sometimes`"),
+        (
+            &["--nth", "+5"][..],
+            "`+5` is not a whole number in 1..=2000000",
+        ),
+        (
+            &["--nth"][..],
+            "--nth needs a value (a whole number in 1..=2000000)",
+        ),
+        (
+            &["--missed", "sometimes"][..],
+            "expected skip or burst, got `sometimes`",
+        ),
         (&["--missed"][..], "--missed needs a value (skip or burst)"),
         (
             &["--trace", "/nonexistent-dir/trace.json"][..],
@@ -76,7 +85,10 @@ fn bad_arguments_exit_2_with_a_clear_message() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expect), "{args:?}: {err}");
         // Rust's debug output of an Option is no message for a user.
-        assert!(!err.contains("Some(") && !err.contains("None"), "{args:?}: {err}");
+        assert!(
+            !err.contains("Some(") && !err.contains("None"),
+            "{args:?}: {err}"
+        );
         assert!(out.stdout.is_empty(), "{args:?}");
     }
 }
@@ -87,7 +99,10 @@ fn a_non_utf8_argument_is_a_clear_error_not_a_panic() {
     let exe = common::example("interval_vs_prime");
     for args in [
         vec![std::ffi::OsStr::from_bytes(b"--n\xffth")],
-        vec!["--trace".as_ref(), std::ffi::OsStr::from_bytes(b"t\xff.json")],
+        vec![
+            "--trace".as_ref(),
+            std::ffi::OsStr::from_bytes(b"t\xff.json"),
+        ],
     ] {
         let out = Command::new(&exe).args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");

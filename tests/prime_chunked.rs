@@ -230,7 +230,8 @@ fn a_dropped_offloaded_search_frees_its_worker() {
             search.abort();
             let next = executor::timeout(Duration::from_secs(30), executor::offload(|| 42)).await;
             assert_eq!(
-                next.expect("the worker is still busy with the dropped search").unwrap(),
+                next.expect("the worker is still busy with the dropped search")
+                    .unwrap(),
                 42
             );
         });

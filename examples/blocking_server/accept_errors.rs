@@ -87,8 +87,16 @@ mod tests {
             lines.extend(line);
         }
         assert_eq!(lines.len(), 3, "{lines:?}");
-        assert!(lines[0].contains("pausing accepts for 100 ms"), "{}", lines[0]);
-        assert!(lines[1].contains("(99 more since the last message 1.0 s ago"), "{}", lines[1]);
+        assert!(
+            lines[0].contains("pausing accepts for 100 ms"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].contains("(99 more since the last message 1.0 s ago"),
+            "{}",
+            lines[1]
+        );
         let reset = io::Error::from_raw_os_error(libc::ECONNABORTED);
         assert_eq!(errors.on_error(&reset, t0).0, OTHER_PAUSE);
     }

@@ -39,6 +39,9 @@ pub fn client_gone_now(conn: &TcpStream) -> bool {
     match socket2::SockRef::from(conn).peek(&mut byte) {
         Ok(0) => true,
         Ok(_) => false,
-        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock && e.kind() != std::io::ErrorKind::Interrupted,
+        Err(e) => {
+            e.kind() != std::io::ErrorKind::WouldBlock
+                && e.kind() != std::io::ErrorKind::Interrupted
+        }
     }
 }

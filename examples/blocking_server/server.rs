@@ -45,7 +45,9 @@ use futures::{AsyncReadExt, AsyncWriteExt, FutureExt};
 
 use executor::chunk::{Chunker, Strategy};
 use executor::net::{TcpListener, TcpStream};
-use executor::prime::{CANCEL_CHECK_EVERY, PrimeSearch, find_nth_prime_chunked, find_nth_prime_until};
+use executor::prime::{
+    CANCEL_CHECK_EVERY, PrimeSearch, find_nth_prime_chunked, find_nth_prime_until,
+};
 use executor::{sleep, spawn, timeout};
 
 use accept_errors::AcceptErrors;
@@ -505,7 +507,12 @@ async fn skip_body(
     let mut left = len - in_buf as u64;
     while left > 0 {
         let want = chunk.len().min(left as usize);
-        match timeout(read_wait(config, Some(deadline)), conn.read(&mut chunk[..want])).await {
+        match timeout(
+            read_wait(config, Some(deadline)),
+            conn.read(&mut chunk[..want]),
+        )
+        .await
+        {
             Ok(Ok(0)) | Ok(Err(_)) => return Err(ReadError::Gone),
             Ok(Ok(n)) => left -= n as u64,
             Err(_) => return Err(reply(408, "request body not received in time")),
@@ -552,7 +559,10 @@ impl Drop for SetOnDrop {
 
 /// `work`'s output, or `None` if `gone` completes first (`work` is then dropped). `work` is
 /// polled first, so an answer ready at the same time as the hang-up is kept.
-async fn unless_gone<T>(work: impl Future<Output = T>, gone: impl Future<Output = ()>) -> Option<T> {
+async fn unless_gone<T>(
+    work: impl Future<Output = T>,
+    gone: impl Future<Output = ()>,
+) -> Option<T> {
     let (work, gone) = (std::pin::pin!(work), std::pin::pin!(gone));
     match futures::future::select(work, gone).await {
         futures::future::Either::Left((out, _)) => Some(out),
@@ -564,7 +574,12 @@ async fn unless_gone<T>(work: impl Future<Output = T>, gone: impl Future<Output 
 /// the client meanwhile: the response, or `None` if the client has gone (its work is then
 /// stopped: see the module's documentation). Pipelined input read while watching is left in
 /// `buf`.
-async fn primes(conn: &TcpStream, buf: &mut Vec<u8>, shared: &Shared, nth: u32) -> Option<Response> {
+async fn primes(
+    conn: &TcpStream,
+    buf: &mut Vec<u8>,
+    shared: &Shared,
+    nth: u32,
+) -> Option<Response> {
     let Some(permit) = shared.heavy.try_acquire() else {
         return Some(Response {
             extra: "Retry-After: 1\r\n",
@@ -636,7 +651,9 @@ fn parse_nth(query: &str, max: u32) -> Result<u32, String> {
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| format!("nth must be a whole number in 1..={max}, got `{value}`"))?;
     if n == 0 {
-        return Err(format!("nth must be at least 1 (the 1st prime is 2), in 1..={max}"));
+        return Err(format!(
+            "nth must be at least 1 (the 1st prime is 2), in 1..={max}"
+        ));
     }
     if n > u64::from(max) {
         return Err(format!("nth must be at most {max} (--max-nth)"));
@@ -664,7 +681,11 @@ mod tests {
         assert!(parse_nth("nth=+5").is_err(), "a sign is not a digit");
         assert!(parse_nth("nth= 5").is_err());
         assert_eq!(super::parse_nth("nth=100", 100), Ok(100));
-        assert!(super::parse_nth("nth=101", 100).unwrap_err().contains("at most 100"));
+        assert!(
+            super::parse_nth("nth=101", 100)
+                .unwrap_err()
+                .contains("at most 100")
+        );
     }
 
     /// The status a request head gets refused with, if it is refused.
@@ -693,10 +714,16 @@ mod tests {
     #[test]
     fn http_1_1_needs_exactly_one_host() {
         assert_eq!(refusal("GET /home HTTP/1.1\r\n\r\n"), Some(400));
-        assert_eq!(refusal("GET /home HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), Some(400));
+        assert_eq!(
+            refusal("GET /home HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+            Some(400)
+        );
         assert_eq!(refusal("GET /home HTTP/1.1\r\nhost: a\r\n\r\n"), None);
         // HTTP/1.0 predates Host: optional there, but still at most one.
         assert_eq!(refusal("GET /home HTTP/1.0\r\n\r\n"), None);
-        assert_eq!(refusal("GET /home HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"), Some(400));
+        assert_eq!(
+            refusal("GET /home HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"),
+            Some(400)
+        );
     }
 }
