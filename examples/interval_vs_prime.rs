@@ -1,6 +1,9 @@
 //! Runs the n-th prime search with every chunking strategy beside a 1 ms interval and shows, in
 //! one table, what each does to the interval: `cargo run --release --example interval_vs_prime`.
 
+#[path = "support/cli.rs"]
+mod cli;
+
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -20,12 +23,14 @@ usage: interval_vs_prime [options]
   --missed skip|burst  what the interval does with missed ticks (default skip, as Node.js)
   --json               one JSON object per strategy per line instead of the table
   --svg FILE           also draw the execution profile of every run to FILE (whole runs,
-                       and a zoom on the first five interval periods)
+                       and a zoom on the first five interval periods); FILE must be writable
+                       at startup
   --trace FILE         also record every callback and task poll of every listed strategy's run
                        (one trace per run) to FILE: Chrome Trace Event JSON if FILE ends in .json
                        (one process per strategy; open in ui.perfetto.dev or chrome://tracing),
                        an SVG timeline if it ends in .svg (one block of phase lanes per strategy);
-                       the recorder's small cost is included in the timings
+                       the recorder's small cost is included in the timings; FILE must be
+                       writable at startup
   --trace-limit N      spans kept per run, later ones only counted (1..=10000000, default 100000)
   --help               this text";
 
@@ -40,17 +45,6 @@ struct Args {
     trace_limit: usize,
 }
 
-fn number(flag: &str, v: Option<String>, lo: u64, hi: u64) -> Result<u64, String> {
-    let v = v.ok_or_else(|| format!("{flag} needs a value"))?;
-    let n: u64 = v
-        .parse()
-        .map_err(|_| format!("{flag}: `{v}` is not a whole number"))?;
-    if n < lo || n > hi {
-        return Err(format!("{flag}: {n} is out of range ({lo}..={hi})"));
-    }
-    Ok(n)
-}
-
 fn parse_args() -> Result<Option<Args>, String> {
     let mut nth = 100_000;
     let mut interval_us = 1000;
@@ -61,7 +55,8 @@ fn parse_args() -> Result<Option<Args>, String> {
     let mut missed = MissedTickBehavior::Skip;
     let (mut json, mut svg, mut trace) = (false, None, None);
     let mut trace_limit = 100_000;
-    let mut it = std::env::args().skip(1);
+    let number = cli::whole;
+    let mut it = cli::utf8_args()?.into_iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--nth" => nth = number(&a, it.next(), 1, 2_000_000)? as u32,
@@ -70,30 +65,41 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--slice-us" => slice_us = number(&a, it.next(), 1, 1_000_000)?,
             "--target-us" => target_us = number(&a, it.next(), 1, 1_000_000)?,
             "--strategies" => {
-                let v = it.next().ok_or("--strategies needs a value")?;
+                let v = it.next().ok_or(
+                    "--strategies needs a value (comma-separated: sync, every, batch, slice, \
+                     adaptive, offload)",
+                )?;
                 names = v.split(',').map(|s| s.trim().to_string()).collect();
             }
             "--missed" => {
                 missed = match it.next().as_deref() {
                     Some("skip") => MissedTickBehavior::Skip,
                     Some("burst") => MissedTickBehavior::Burst,
-                    other => {
-                        return Err(format!("--missed: expected skip or burst, got {other:?}"));
+                    Some(other) => {
+                        return Err(format!("--missed: expected skip or burst, got `{other}`"));
                     }
+                    None => return Err("--missed needs a value (skip or burst)".into()),
                 }
             }
             "--json" => json = true,
-            "--svg" => svg = Some(it.next().ok_or("--svg needs a file name")?),
+            "--svg" => {
+                let f = it.next().ok_or("--svg needs a file name")?;
+                cli::check_writable("--svg", &f)?;
+                svg = Some(f);
+            }
             "--trace" => {
-                let f = it.next().ok_or("--trace needs a file name")?;
+                let f = it
+                    .next()
+                    .ok_or("--trace needs a file name (ending in .json or .svg)")?;
                 if TraceFormat::from_path(&f).is_none() {
                     return Err(format!("--trace: `{f}` must end in .json or .svg"));
                 }
+                cli::check_writable("--trace", &f)?;
                 trace = Some(f);
             }
             "--trace-limit" => trace_limit = number(&a, it.next(), 1, 10_000_000)? as usize,
             "--help" | "-h" => return Ok(None),
-            other => return Err(format!("unknown option `{other}`")),
+            other => return Err(format!("unknown option `{other}` (the options are below)")),
         }
     }
     let mut strategies = Vec::new();

@@ -22,7 +22,7 @@ use std::net::TcpStream;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use server::Mode;
+use server::{Config, Mode};
 use side_by_side::{Run, Server, TABLE_HEADER, get, measure, table_row};
 
 /// About 0.3 s of blocking search in this build (measured: 60,000 takes ~45 ms in debug, 100,000
@@ -101,6 +101,17 @@ fn raw(addr: std::net::SocketAddr, request: &[u8]) -> String {
     out
 }
 
+/// Sends raw bytes on a new connection, keeps its sending side open, and returns everything the
+/// server answers until it closes the connection (the request must make it close).
+fn exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
 #[test]
 fn bad_input_gets_a_status_and_the_server_keeps_serving() {
     bounded(60, || {
@@ -129,7 +140,10 @@ fn bad_input_gets_a_status_and_the_server_keeps_serving() {
             &b"GET /home HTTP/9.9\r\n\r\n"[..],
             b"\x00\x01\x02 nonsense\r\n\r\n",
             b"GET /home HTTP/1.1\r\nBad Header\r\n\r\n",
-            b"GET /home HTTP/1.1\r\nContent-Length: lots\r\n\r\n",
+            b"GET /home HTTP/1.1\r\nHost: x\r\nContent-Length: lots\r\n\r\n",
+            // RFC 9112 section 3.2: HTTP/1.1 needs exactly one Host.
+            b"GET /home HTTP/1.1\r\n\r\n",
+            b"GET /home HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
         ] {
             assert_eq!(status(&raw(a, req)).as_deref(), Some("400"), "{req:?}");
         }
@@ -160,7 +174,9 @@ fn keep_alive_serves_several_requests_and_connection_close_ends_it() {
         let server = Server::start(Mode::Offload);
         // Three pipelined requests; the last says `Connection: close`, so the server answers
         // all three and closes (read_to_string returns).
-        let r = raw(
+        // (The sending side stays open: a client that ends its stream has gone, and a /primes
+        // it was waiting for is abandoned, as in Go's net/http and Node.js.)
+        let r = exchange(
             server.addr,
             b"GET /home HTTP/1.1\r\nHost: x\r\n\r\n\
               GET /primes?nth=10 HTTP/1.1\r\nHost: x\r\n\r\n\
@@ -173,7 +189,7 @@ fn keep_alive_serves_several_requests_and_connection_close_ends_it() {
             "{r}"
         );
         // HTTP/1.0 closes by default.
-        let r = raw(server.addr, b"GET /primes?nth=10 HTTP/1.0\r\n\r\n");
+        let r = exchange(server.addr, b"GET /primes?nth=10 HTTP/1.0\r\n\r\n");
         assert!(
             r.contains("Connection: close") && r.ends_with("29\n"),
             "{r}"
@@ -181,12 +197,192 @@ fn keep_alive_serves_several_requests_and_connection_close_ends_it() {
         // HEAD: headers only.
         let r = raw(
             server.addr,
-            b"HEAD /home HTTP/1.1\r\nConnection: close\r\n\r\n",
+            b"HEAD /home HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         );
         assert!(
             r.contains("Content-Length: 14") && r.ends_with("\r\n\r\n"),
             "{r}"
         );
         server.stop();
+    });
+}
+
+/// A server in `mode` with `edit` applied to the default configuration.
+fn start(mode: Mode, edit: impl FnOnce(&mut Config)) -> Server {
+    let mut config = Config::new(mode);
+    edit(&mut config);
+    Server::start_with(config)
+}
+
+/// Writes `head` at once, then `body_byte` once every `every` until the server answers (or the
+/// write fails), and returns the whole answer. The client's schedule, not a wait for the server:
+/// a server without a request deadline would keep reading for `every × 1,000,000`.
+fn trickle(addr: std::net::SocketAddr, head: &[u8], every: Duration) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(head).unwrap();
+    let mut writer = s.try_clone().unwrap();
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = answered.clone();
+    let trickler = std::thread::spawn(move || {
+        while !stop.load(std::sync::atomic::Ordering::Acquire) {
+            if writer.write_all(b"x").is_err() {
+                break;
+            }
+            std::thread::sleep(every);
+        }
+    });
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    answered.store(true, std::sync::atomic::Ordering::Release);
+    trickler.join().unwrap();
+    out
+}
+
+#[test]
+fn a_slow_head_or_body_gets_408_at_the_request_deadline() {
+    bounded(60, || {
+        let server = start(Mode::Chunked, |c| {
+            c.request_timeout = Duration::from_millis(300);
+        });
+        // A body of 1,000,000 bytes would be refused (413); 60,000 at one byte per 20 ms is 20
+        // minutes of trickle: each byte comes well within the idle timeout.
+        let r = trickle(
+            server.addr,
+            b"GET /home HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n",
+            Duration::from_millis(20),
+        );
+        assert!(r.starts_with("HTTP/1.1 408 Request Timeout"), "{r}");
+        assert!(r.ends_with("request body not received in time\n"), "{r}");
+        assert!(r.contains("Connection: close"), "{r}");
+        // The head, a byte at a time (`x` never ends a header line).
+        let r = trickle(
+            server.addr,
+            b"GET /home HTTP/1.1\r\nX-Slow: ",
+            Duration::from_millis(20),
+        );
+        assert!(r.starts_with("HTTP/1.1 408"), "{r}");
+        assert!(r.ends_with("request head not received in time\n"), "{r}");
+        // A prompt request on a fresh connection is unaffected.
+        assert_eq!(get(server.addr, "/home").unwrap().0, 200);
+        server.stop();
+    });
+}
+
+#[test]
+fn a_client_that_never_reads_is_dropped_at_the_write_deadline() {
+    bounded(90, || {
+        let server = start(Mode::Chunked, |c| {
+            c.write_timeout = Duration::from_millis(200);
+        });
+        let mut s = TcpStream::connect(server.addr).unwrap();
+        // Our writes block once the server stops reading (it waits on its own write): a server
+        // without a write deadline would leave the next write blocked, and this fails it.
+        s.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
+        let batch = b"GET /home HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000);
+        let mut sent = 0u64;
+        let err = loop {
+            match s.write_all(&batch) {
+                Ok(()) => sent += 1000,
+                Err(e) => break e,
+            }
+            assert!(
+                sent < 10_000_000,
+                "10,000,000 requests sent, never read, never dropped"
+            );
+        };
+        assert!(
+            matches!(
+                err.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            ),
+            "after {sent} requests: {err:?} (a timeout means the server kept the connection)"
+        );
+        assert_eq!(get(server.addr, "/home").unwrap().0, 200);
+        server.stop();
+    });
+}
+
+/// The whole response to `GET path` on a new connection (`Connection: close`).
+fn get_raw(addr: std::net::SocketAddr, path: &str) -> String {
+    exchange(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+}
+
+/// Calls `probe` until it returns true, every 10 ms, failing after `limit`.
+fn eventually(limit: Duration, what: &str, mut probe: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !probe() {
+        assert!(start.elapsed() < limit, "not within {limit:?}: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// With `--max-heavy 1`, a pending 5,000,000-th-prime search (tens of seconds of work) makes
+/// `/primes` answer 503 with `Retry-After` while `/home` is served; once its client hangs up, a
+/// new `/primes` is served again, and the search is never answered: it was stopped (dropped at
+/// its next chunk, or stopped on the worker by its flag; the offloaded search's slot is freed
+/// only when the worker lets go of it). An answered search would show in the server's count of
+/// responses sent (writing to a client that has just gone succeeds once).
+fn an_abandoned_search_stops_and_frees_its_slot(mode: Mode) {
+    bounded(150, move || {
+        let server = start(mode, |c| c.max_heavy = 1);
+        let a = server.addr;
+        let mut answered = 0;
+        let mut heavy = TcpStream::connect(a).unwrap();
+        heavy
+            .write_all(b"GET /primes?nth=5000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut busy = String::new();
+        eventually(Duration::from_secs(60), "503 while the search runs", || {
+            busy = get_raw(a, "/primes?nth=10");
+            answered += 1;
+            busy.starts_with("HTTP/1.1 503")
+        });
+        assert!(busy.contains("Retry-After: 1\r\n"), "{busy}");
+        assert!(busy.contains("--max-heavy"), "{busy}");
+        assert_eq!(get(a, "/home").unwrap(), (200, "Welcome Home!\n".into()));
+        answered += 1;
+        drop(heavy);
+        eventually(
+            Duration::from_secs(60),
+            "the slot freed after hang-up",
+            || {
+                answered += 1;
+                get_raw(a, "/primes?nth=10").ends_with("\r\n\r\n29\n")
+            },
+        );
+        assert_eq!(server.stop(), answered, "the abandoned search was answered");
+    });
+}
+
+#[test]
+fn chunked_an_abandoned_search_stops_and_frees_its_slot() {
+    an_abandoned_search_stops_and_frees_its_slot(Mode::Chunked);
+}
+
+#[test]
+fn offload_an_abandoned_search_stops_and_frees_its_slot() {
+    an_abandoned_search_stops_and_frees_its_slot(Mode::Offload);
+}
+
+/// Sync mode blocks the loop, so nothing else is served while the search runs; the search peeks
+/// at its client's socket every few thousand candidates and stops when it has gone. The search's
+/// request is written before `/home` connects, so the server reads it first and starts the
+/// search before it can answer `/home`; then only `/home` is answered (an answered search would
+/// show in the count of responses sent).
+#[test]
+fn sync_an_abandoned_search_stops() {
+    bounded(150, || {
+        let server = start(Mode::Sync, |_| {});
+        let mut heavy = TcpStream::connect(server.addr).unwrap();
+        heavy
+            .write_all(b"GET /primes?nth=5000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        drop(heavy);
+        assert_eq!(get(server.addr, "/home").unwrap().0, 200);
+        assert_eq!(server.stop(), 1, "the abandoned search was answered");
     });
 }

@@ -56,7 +56,27 @@ fn bad_arguments_exit_2_with_a_clear_message() {
             &["--strategies", "every,fastest"][..],
             "unknown strategy `fastest`",
         ),
-        (&["--missed", "sometimes"][..], "expected skip or burst"),
+        (
+            &["--nth", "+5"][..],
+            "`+5` is not a whole number in 1..=2000000",
+        ),
+        (
+            &["--nth"][..],
+            "--nth needs a value (a whole number in 1..=2000000)",
+        ),
+        (
+            &["--missed", "sometimes"][..],
+            "expected skip or burst, got `sometimes`",
+        ),
+        (&["--missed"][..], "--missed needs a value (skip or burst)"),
+        (
+            &["--trace", "/nonexistent-dir/trace.json"][..],
+            "--trace: cannot write `/nonexistent-dir/trace.json`",
+        ),
+        (
+            &["--svg", "/nonexistent-dir/profile.svg"][..],
+            "--svg: cannot write `/nonexistent-dir/profile.svg`",
+        ),
         (&["--frobnicate"][..], "unknown option"),
         (&["--svg"][..], "needs a file name"),
     ] {
@@ -64,6 +84,30 @@ fn bad_arguments_exit_2_with_a_clear_message() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expect), "{args:?}: {err}");
+        // Rust's debug output of an Option is no message for a user.
+        assert!(
+            !err.contains("Some(") && !err.contains("None"),
+            "{args:?}: {err}"
+        );
         assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn a_non_utf8_argument_is_a_clear_error_not_a_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let exe = common::example("interval_vs_prime");
+    for args in [
+        vec![std::ffi::OsStr::from_bytes(b"--n\xffth")],
+        vec![
+            "--trace".as_ref(),
+            std::ffi::OsStr::from_bytes(b"t\xff.json"),
+        ],
+    ] {
+        let out = Command::new(&exe).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is not valid UTF-8"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
     }
 }

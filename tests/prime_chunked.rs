@@ -214,3 +214,26 @@ fn slice_and_adaptive_end_chunks_when_a_timer_falls_due() {
         assert!(r.ticks > 0);
     }
 }
+
+/// Dropping an offloaded search frees its worker: on a one-thread pool, a job queued after a
+/// dropped 5,000,000-th-prime search (minutes of work in a debug build) still runs at once,
+/// whether the search had been removed from the queue or had started and saw its flag.
+#[test]
+fn a_dropped_offloaded_search_frees_its_worker() {
+    common::bounded(60, || {
+        let ev = executor::Builder::new().offload_threads(1).build().unwrap();
+        ev.block_on(async {
+            let search = executor::spawn(find_nth_prime_with(5_000_000, Strategy::Offload));
+            // Give the worker time to pick the job up, so the running path is the one usually
+            // taken (either path must free the worker).
+            executor::sleep(Duration::from_millis(50)).await;
+            search.abort();
+            let next = executor::timeout(Duration::from_secs(30), executor::offload(|| 42)).await;
+            assert_eq!(
+                next.expect("the worker is still busy with the dropped search")
+                    .unwrap(),
+                42
+            );
+        });
+    });
+}

@@ -7,28 +7,42 @@
 //! Ctrl-C (SIGINT) or SIGTERM stops it cleanly: it prints how many responses it sent and, with
 //! `--trace FILE`, writes what its loop ran (every callback, task poll and I/O wake-up).
 
+#[path = "../support/cli.rs"]
+mod cli;
 mod server;
 mod signals;
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use executor::EventLoop;
 use executor::net::TcpListener;
 use executor::observe::{TraceFormat, TraceRecorder, write_trace_file};
-use server::{Config, Mode};
+use server::{Config, MAX_NTH, Mode};
 
 const USAGE: &str = "\
 usage: blocking_server [options]
-  --port N              port on 127.0.0.1 (default 0: the OS picks one; the address is printed)
-  --mode MODE           how /primes computes: sync (blocks the loop), chunked (500 us chunks on
-                        the loop) or offload (another thread); default sync
-  --max-requests N      exit after N responses (default: serve until SIGINT or SIGTERM)
-  --trace FILE          record every callback, task poll and I/O wake-up of the loop and write
-                        them on exit to FILE: Chrome Trace Event JSON if FILE ends in .json (open
-                        in ui.perfetto.dev or chrome://tracing), an SVG timeline if .svg
-  --trace-limit N       spans kept, later ones only counted (1..=10000000, default 1000000)
-  --help                this text";
+  --port N                port on 127.0.0.1 (0..=65535; default 0: the OS picks one; the address
+                          is printed)
+  --mode MODE             how /primes computes: sync (blocks the loop), chunked (500 us chunks on
+                          the loop) or offload (the worker pool); default sync
+  --max-requests N        exit after N responses (default: serve until SIGINT or SIGTERM)
+  --max-nth N             the largest /primes?nth served (1..=5000000, default 5000000)
+  --max-heavy N           the most /primes computed at once; more get 503 with Retry-After
+                          (1..=1024, default: the number of CPUs)
+  --idle-timeout-ms N     close a connection silent this long between requests (1..=3600000,
+                          default 10000)
+  --request-timeout-ms N  a request, head and body, must arrive within N ms of its first byte,
+                          else 408 and close (1..=3600000, default 10000)
+  --write-timeout-ms N    a response must be written within N ms, else the connection is
+                          dropped (1..=3600000, default 10000)
+  --trace FILE            record every callback, task poll and I/O wake-up of the loop and write
+                          them on exit to FILE: Chrome Trace Event JSON if FILE ends in .json (open
+                          in ui.perfetto.dev or chrome://tracing), an SVG timeline if .svg; FILE
+                          must be writable at startup
+  --trace-limit N         spans kept, later ones only counted (1..=10000000, default 1000000)
+  --help                  this text";
 
 /// What the command line asks for.
 struct Args {
@@ -39,55 +53,51 @@ struct Args {
     trace_limit: usize,
 }
 
+/// The longest timeout the flags take: an hour.
+const MAX_TIMEOUT_MS: u64 = 3_600_000;
+
 fn parse_args() -> Result<Option<Args>, String> {
     let mut port = 0u16;
     let (mut trace, mut trace_limit) = (None, executor::observe::DEFAULT_LIMIT);
-    let mut config = Config {
-        mode: Mode::Sync,
-        max_requests: None,
-    };
-    let mut it = std::env::args().skip(1);
+    let mut config = Config::new(Mode::Sync);
+    let ms = |flag: &str, v| cli::whole(flag, v, 1, MAX_TIMEOUT_MS).map(Duration::from_millis);
+    let mut it = cli::utf8_args()?.into_iter();
     while let Some(a) = it.next() {
-        let mut value = || it.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
-            "--port" => {
-                let v = value()?;
-                port = v
-                    .parse()
-                    .map_err(|_| format!("--port: `{v}` is not a port number"))?;
-            }
+            "--port" => port = cli::whole(&a, it.next(), 0, 65_535)? as u16,
             "--mode" => {
-                let v = value()?;
+                let v = it
+                    .next()
+                    .ok_or("--mode needs a value (sync, chunked or offload)")?;
                 config.mode = Mode::parse(&v).ok_or(format!(
                     "--mode: expected sync, chunked or offload, got `{v}`"
                 ))?;
             }
             "--max-requests" => {
-                let v = value()?;
-                let n: u64 = v.parse().ok().filter(|&n| n > 0).ok_or(format!(
-                    "--max-requests: `{v}` is not a positive whole number"
-                ))?;
-                config.max_requests = Some(n);
+                config.max_requests = Some(cli::whole(&a, it.next(), 1, u64::MAX)?);
             }
+            "--max-nth" => {
+                config.max_nth = cli::whole(&a, it.next(), 1, u64::from(MAX_NTH))? as u32;
+            }
+            "--max-heavy" => config.max_heavy = cli::whole(&a, it.next(), 1, 1024)? as usize,
+            "--idle-timeout-ms" => config.idle_timeout = ms(&a, it.next())?,
+            "--request-timeout-ms" => config.request_timeout = ms(&a, it.next())?,
+            "--write-timeout-ms" => config.write_timeout = ms(&a, it.next())?,
             "--trace" => {
-                let f = value()?;
+                let f = it
+                    .next()
+                    .ok_or("--trace needs a file name (ending in .json or .svg)")?;
                 if TraceFormat::from_path(&f).is_none() {
                     return Err(format!("--trace: `{f}` must end in .json or .svg"));
                 }
+                cli::check_writable("--trace", &f)?;
                 trace = Some(f);
             }
             "--trace-limit" => {
-                let v = value()?;
-                trace_limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=10_000_000).contains(n))
-                    .ok_or(format!(
-                        "--trace-limit: `{v}` is not a whole number in 1..=10000000"
-                    ))?;
+                trace_limit = cli::whole(&a, it.next(), 1, 10_000_000)? as usize;
             }
             "--help" | "-h" => return Ok(None),
-            other => return Err(format!("unknown option `{other}`")),
+            other => return Err(format!("unknown option `{other}` (the options are below)")),
         }
     }
     Ok(Some(Args {

@@ -6,25 +6,55 @@
 //!
 //! Requests are parsed by `httparse`. Limits, each answered with a status and a one-line reason,
 //! after which the connection is closed: a request head over [`MAX_HEAD`] bytes or with more than
-//! [`MAX_HEADERS`] headers gets 431; a malformed one 400; a body over [`MAX_BODY`] 413; a chunked
-//! body 501; another method than GET or HEAD 405; an unknown path 404; a missing, non-numeric,
-//! zero or too large (over [`MAX_NTH`]) `nth` 400 (the connection stays open for those two).
+//! [`MAX_HEADERS`] headers gets 431; a malformed one 400, and so does an HTTP/1.1 request without
+//! exactly one `Host` (RFC 9112 section 3.2); a body over [`MAX_BODY`] 413; a chunked body 501;
+//! another method than GET or HEAD 405; a request (head and body) not received within
+//! [`Config::request_timeout`] of its first byte 408; an unknown path 404; a missing,
+//! non-numeric, zero or too large (over [`Config::max_nth`]) `nth` 400, and a `/primes` beyond
+//! [`Config::max_heavy`] concurrent ones 503 with `Retry-After` (the connection stays open for
+//! those three).
+//!
+//! Deadlines (see [`Config`]): a connection silent for `idle_timeout` between requests is closed;
+//! a request must be complete within `request_timeout` of its first byte (Node.js's
+//! `headersTimeout`/`requestTimeout`), however the client spaces its bytes; each response must
+//! be written within `write_timeout`, else the connection is dropped (a client that never reads
+//! cannot hold the server's buffers).
+//!
+//! Work stops when nobody waits for it: while `/primes` runs, the connection watches its
+//! client ([`hangup`]); when the client has gone, a chunked search is dropped at its next chunk,
+//! an offloaded one is removed from the pool's queue or stopped by its flag at its next check,
+//! and a blocking one (sync mode) peeks at the socket every [`CANCEL_CHECK_EVERY`] candidates.
+
+#[path = "accept_errors.rs"]
+mod accept_errors;
+#[path = "hangup.rs"]
+mod hangup;
+#[path = "heavy.rs"]
+mod heavy;
 
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::future::Future;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use futures::{AsyncReadExt, AsyncWriteExt, FutureExt};
 
-use executor::chunk::Strategy;
+use executor::chunk::{Chunker, Strategy};
 use executor::net::{TcpListener, TcpStream};
-use executor::prime::{find_nth_prime, find_nth_prime_with};
+use executor::prime::{
+    CANCEL_CHECK_EVERY, PrimeSearch, find_nth_prime_chunked, find_nth_prime_until,
+};
 use executor::{sleep, spawn, timeout};
 
-/// The largest `nth` served: about a minute of blocking search in sync mode on a 2020s core.
+use accept_errors::AcceptErrors;
+use heavy::{HeavyLimit, Permit};
+
+/// The largest `nth` that `--max-nth` may allow: about a minute of blocking search in sync mode
+/// on a 2020s core. Also the default.
 pub const MAX_NTH: u32 = 5_000_000;
 /// The largest request head (request line and headers), in bytes.
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -32,26 +62,31 @@ pub const MAX_HEAD: usize = 8 * 1024;
 pub const MAX_HEADERS: usize = 32;
 /// The largest request body read (and discarded); GET requests rarely have one.
 pub const MAX_BODY: u64 = 64 * 1024;
-/// How long a connection may stay silent before the server closes it.
+/// Default [`Config::idle_timeout`].
 pub const IDLE: Duration = Duration::from_secs(10);
-/// How long a request head may take from its first byte to its last, however the client spaces
-/// them (Node.js's `server.headersTimeout`): a byte every few seconds cannot hold a connection.
-pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`Config::request_timeout`]: 64 KiB of body needs 6.4 KB/s.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`Config::write_timeout`].
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a closing connection waits for the client to close its side (see `linger_close`).
 pub const LINGER: Duration = Duration::from_secs(2);
 /// The most input a closing connection reads and drops.
 pub const MAX_LINGER_BYTES: usize = 256 * 1024;
+/// The most pipelined input read (and kept) while a `/primes` is computed.
+pub const MAX_PIPELINED: usize = MAX_HEAD + MAX_BODY as usize;
 /// The chunk target of chunked mode.
 pub const CHUNK_TARGET: Duration = Duration::from_micros(500);
+/// The `Retry-After` of a 503, in seconds.
+pub const RETRY_AFTER_SECS: u32 = 1;
 
 /// How `/primes` computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// `find_nth_prime` right in the handler: the loop is blocked until it is done.
+    /// The search right in the handler: the loop is blocked until it is done.
     Sync,
     /// On the loop, in chunks of about [`CHUNK_TARGET`] (`Strategy::Adaptive`).
     Chunked,
-    /// On another thread (`Strategy::Offload`); the handler awaits the result.
+    /// On the loop's worker pool (`executor::offload`); the handler awaits the result.
     Offload,
 }
 
@@ -72,23 +107,6 @@ impl Mode {
     pub fn parse(s: &str) -> Option<Mode> {
         Mode::ALL.into_iter().find(|m| m.name() == s)
     }
-
-    /// The n-th prime, computed this way.
-    pub async fn nth_prime(self, nth: u32) -> u64 {
-        match self {
-            Mode::Sync => find_nth_prime(nth),
-            Mode::Chunked => {
-                find_nth_prime_with(
-                    nth,
-                    Strategy::Adaptive {
-                        target: CHUNK_TARGET,
-                    },
-                )
-                .await
-            }
-            Mode::Offload => find_nth_prime_with(nth, Strategy::Offload).await,
-        }
-    }
 }
 
 /// How the server runs.
@@ -98,6 +116,37 @@ pub struct Config {
     pub mode: Mode,
     /// Stop after this many responses (`None`: serve until shut down).
     pub max_requests: Option<u64>,
+    /// The largest `nth` served (1..=[`MAX_NTH`]).
+    pub max_nth: u32,
+    /// The most `/primes` requests computed at once; more get 503.
+    pub max_heavy: usize,
+    /// How long a connection may stay silent between requests (and within one, at most).
+    pub idle_timeout: Duration,
+    /// How long a request, head and body, may take from its first byte to its last.
+    pub request_timeout: Duration,
+    /// How long writing one response may take.
+    pub write_timeout: Duration,
+}
+
+impl Config {
+    /// The defaults: serve until shut down, [`MAX_NTH`], one heavy request per core (the
+    /// machine's available parallelism, the offload pool's size), the documented timeouts.
+    pub fn new(mode: Mode) -> Config {
+        Config {
+            mode,
+            max_requests: None,
+            max_nth: MAX_NTH,
+            max_heavy: default_max_heavy(),
+            idle_timeout: IDLE,
+            request_timeout: REQUEST_TIMEOUT,
+            write_timeout: WRITE_TIMEOUT,
+        }
+    }
+}
+
+/// The default of [`Config::max_heavy`]: the machine's available parallelism.
+pub fn default_max_heavy() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 /// What the server shares between its connections.
@@ -107,6 +156,8 @@ struct Shared {
     served: Cell<u64>,
     /// Fired when `served` reaches `max_requests`.
     done: RefCell<Option<oneshot::Sender<()>>>,
+    /// The `/primes` requests being computed.
+    heavy: HeavyLimit,
 }
 
 impl Shared {
@@ -134,16 +185,21 @@ pub async fn serve(
         config,
         served: Cell::new(0),
         done: RefCell::new(Some(done_tx)),
+        heavy: HeavyLimit::new(config.max_heavy),
     });
     let accept_loop = async {
+        let mut errors = AcceptErrors::default();
         loop {
             match listener.accept().await {
                 Ok((conn, _)) => spawn(connection(conn, shared.clone())).detach(),
                 Err(e) => {
-                    // Out of descriptors and the like: the listener itself is fine; wait a
-                    // little rather than spin on the same error.
-                    eprintln!("blocking_server: accept: {e}");
-                    sleep(Duration::from_millis(10)).await;
+                    // Out of descriptors and the like: the listener itself is fine; pause
+                    // rather than spin on the same error, and do not flood the log.
+                    let (pause, line) = errors.on_error(&e, Instant::now());
+                    if let Some(line) = line {
+                        eprintln!("blocking_server: {line}");
+                    }
+                    sleep(pause).await;
                 }
             }
         }
@@ -223,7 +279,9 @@ fn reason_phrase(status: u16) -> &'static str {
         408 => "Request Timeout",
         413 => "Content Too Large",
         431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
         501 => "Not Implemented",
+        503 => "Service Unavailable",
         _ => "Unknown",
     }
 }
@@ -236,26 +294,36 @@ enum ReadError {
     Reply(Response),
 }
 
-/// Serves one connection: request, response, until either side closes or an error.
+/// Serves one connection: request, response, until either side closes, a deadline passes or
+/// an error.
 async fn connection(mut conn: TcpStream, shared: Rc<Shared>) {
     let _ = conn.set_nodelay(true);
+    let config = shared.config;
     let mut buf = Vec::with_capacity(1024);
     loop {
-        let (response, head_only, keep_alive) = match read_request(&mut conn, &mut buf).await {
-            Ok(req) => (
-                route(&req, shared.config.mode).await,
-                req.head_only,
-                req.keep_alive,
-            ),
-            Err(ReadError::Gone) => return,
-            Err(ReadError::Reply(r)) => (r, false, false),
-        };
-        if conn
-            .write_all(&response.to_bytes(head_only, keep_alive))
-            .await
-            .is_err()
-        {
-            return;
+        let (response, head_only, keep_alive) =
+            match read_request(&mut conn, &mut buf, &config).await {
+                Ok(req) => {
+                    let response = match route(&req, &config) {
+                        Route::Now(r) => r,
+                        Route::Primes(nth) => match primes(&conn, &mut buf, &shared, nth).await {
+                            Some(r) => r,
+                            // The client has gone (and its search has been stopped): nobody to
+                            // answer.
+                            None => return,
+                        },
+                    };
+                    (response, req.head_only, req.keep_alive)
+                }
+                Err(ReadError::Gone) => return,
+                Err(ReadError::Reply(r)) => (r, false, false),
+            };
+        let bytes = response.to_bytes(head_only, keep_alive);
+        match timeout(config.write_timeout, conn.write_all(&bytes)).await {
+            Ok(Ok(())) => {}
+            // Failed, or the client does not read what it asked for: no response is possible
+            // any more; dropping the connection (with unread input: a reset) frees its buffers.
+            Ok(Err(_)) | Err(_) => return,
         }
         shared.count_response();
         if !keep_alive {
@@ -287,28 +355,40 @@ async fn linger_close(mut conn: TcpStream) {
     .await;
 }
 
+/// How long the next read of a request may wait: the idle timeout, cut to what is left of the
+/// request's deadline once it has one.
+fn read_wait(config: &Config, deadline: Option<Instant>) -> Duration {
+    deadline.map_or(config.idle_timeout, |d| {
+        config
+            .idle_timeout
+            .min(d.saturating_duration_since(Instant::now()))
+    })
+}
+
 /// Reads one request head from `conn` (bytes already read are in `buf`; what follows the request
-/// is left there for the next one), and skips its body.
-async fn read_request(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Request, ReadError> {
+/// is left there for the next one), and skips its body, all within `request_timeout` of the
+/// request's first byte.
+async fn read_request(
+    conn: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    config: &Config,
+) -> Result<Request, ReadError> {
     let mut chunk = [0u8; 4096];
-    // Set when the head's first byte is in.
-    let mut head_due: Option<Instant> = None;
+    // Set when the request's first byte is in.
+    let mut deadline: Option<Instant> = None;
     loop {
         if !buf.is_empty() {
-            head_due.get_or_insert_with(|| Instant::now() + HEAD_TIMEOUT);
+            let due = *deadline.get_or_insert_with(|| Instant::now() + config.request_timeout);
             if let Some((req, head_len, body_len)) = parse_head(buf)? {
                 buf.drain(..head_len);
-                skip_body(conn, buf, body_len, &mut chunk).await?;
+                skip_body(conn, buf, body_len, due, config, &mut chunk).await?;
                 return Ok(req);
             }
             if buf.len() >= MAX_HEAD {
                 return Err(reply(431, format!("request head over {MAX_HEAD} bytes")));
             }
         }
-        let wait = head_due.map_or(IDLE, |due| {
-            IDLE.min(due.saturating_duration_since(Instant::now()))
-        });
-        let n = match timeout(wait, conn.read(&mut chunk)).await {
+        let n = match timeout(read_wait(config, deadline), conn.read(&mut chunk)).await {
             Ok(Ok(n)) => n,
             Ok(Err(_)) => return Err(ReadError::Gone),
             Err(_) if buf.is_empty() => return Err(ReadError::Gone),
@@ -358,8 +438,11 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Request, usize, u64)>, ReadError> {
     // HTTP/1.1 keeps the connection by default, HTTP/1.0 closes it.
     let mut keep_alive = req.version == Some(1);
     let mut body_len = None;
+    let mut hosts = 0;
     for h in req.headers.iter() {
-        if h.name.eq_ignore_ascii_case("connection") {
+        if h.name.eq_ignore_ascii_case("host") {
+            hosts += 1;
+        } else if h.name.eq_ignore_ascii_case("connection") {
             for token in String::from_utf8_lossy(h.value).split(',') {
                 let token = token.trim();
                 if token.eq_ignore_ascii_case("close") {
@@ -390,6 +473,14 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Request, usize, u64)>, ReadError> {
             ));
         }
     }
+    // RFC 9112 section 3.2: 400 for an HTTP/1.1 request without a Host, and for any request
+    // with more than one.
+    if hosts == 0 && req.version == Some(1) {
+        return Err(reply(400, "an HTTP/1.1 request needs a Host header"));
+    }
+    if hosts > 1 {
+        return Err(reply(400, "more than one Host header"));
+    }
     let target = req.path.unwrap_or("/").to_string();
     Ok(Some((
         Request {
@@ -402,11 +493,13 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Request, usize, u64)>, ReadError> {
     )))
 }
 
-/// Reads and drops `len` body bytes (some may already be in `buf`).
+/// Reads and drops `len` body bytes (some may already be in `buf`) by `deadline`.
 async fn skip_body(
     conn: &mut TcpStream,
     buf: &mut Vec<u8>,
     len: u64,
+    deadline: Instant,
+    config: &Config,
     chunk: &mut [u8],
 ) -> Result<(), ReadError> {
     let in_buf = buf.len().min(len as usize);
@@ -414,36 +507,140 @@ async fn skip_body(
     let mut left = len - in_buf as u64;
     while left > 0 {
         let want = chunk.len().min(left as usize);
-        match timeout(IDLE, conn.read(&mut chunk[..want])).await {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Err(ReadError::Gone),
+        match timeout(
+            read_wait(config, Some(deadline)),
+            conn.read(&mut chunk[..want]),
+        )
+        .await
+        {
+            Ok(Ok(0)) | Ok(Err(_)) => return Err(ReadError::Gone),
             Ok(Ok(n)) => left -= n as u64,
+            Err(_) => return Err(reply(408, "request body not received in time")),
         }
     }
     Ok(())
 }
 
-/// Answers a request.
-async fn route(req: &Request, mode: Mode) -> Response {
+/// What a request asks for.
+enum Route {
+    /// An answer ready now.
+    Now(Response),
+    /// The `nth` prime: heavy work.
+    Primes(u32),
+}
+
+/// Routes a request.
+fn route(req: &Request, config: &Config) -> Route {
     let (path, query) = match req.target.split_once('?') {
         Some((p, q)) => (p, q),
         None => (req.target.as_str(), ""),
     };
     match path {
-        "/home" => Response::ok("Welcome Home!\n".to_string()),
-        "/primes" => match parse_nth(query) {
-            Ok(nth) => Response::ok(format!("{}\n", mode.nth_prime(nth).await)),
-            Err(reason) => Response::error(400, reason),
+        "/home" => Route::Now(Response::ok("Welcome Home!\n".to_string())),
+        "/primes" => match parse_nth(query, config.max_nth) {
+            Ok(nth) => Route::Primes(nth),
+            Err(reason) => Route::Now(Response::error(400, reason)),
         },
-        _ => Response::error(
+        _ => Route::Now(Response::error(
             404,
             format!("no route for {path} (try /home or /primes?nth=N)"),
-        ),
+        )),
     }
 }
 
-/// The `nth` query parameter, checked: a whole number in `1..=MAX_NTH`. The query is split by
+/// Sets its flag when dropped: tells an offloaded search that nobody waits for it any more.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// `work`'s output, or `None` if `gone` completes first (`work` is then dropped). `work` is
+/// polled first, so an answer ready at the same time as the hang-up is kept.
+async fn unless_gone<T>(
+    work: impl Future<Output = T>,
+    gone: impl Future<Output = ()>,
+) -> Option<T> {
+    let (work, gone) = (std::pin::pin!(work), std::pin::pin!(gone));
+    match futures::future::select(work, gone).await {
+        futures::future::Either::Left((out, _)) => Some(out),
+        futures::future::Either::Right(((), _)) => None,
+    }
+}
+
+/// Computes `/primes?nth=N` in the configured mode within the heavy-request limit, watching
+/// the client meanwhile: the response, or `None` if the client has gone (its work is then
+/// stopped: see the module's documentation). Pipelined input read while watching is left in
+/// `buf`.
+async fn primes(
+    conn: &TcpStream,
+    buf: &mut Vec<u8>,
+    shared: &Shared,
+    nth: u32,
+) -> Option<Response> {
+    let Some(permit) = shared.heavy.try_acquire() else {
+        return Some(Response {
+            extra: "Retry-After: 1\r\n",
+            ..Response::error(
+                503,
+                format!(
+                    "{} /primes requests are being computed, the most at once (--max-heavy); \
+                     retry in {RETRY_AFTER_SECS} s",
+                    shared.config.max_heavy
+                ),
+            )
+        });
+    };
+    let gone = hangup::client_gone(conn, buf, MAX_PIPELINED);
+    let prime = match shared.config.mode {
+        Mode::Sync => {
+            // The loop is blocked: no reading task can run, so the search itself looks.
+            let _permit = permit;
+            PrimeSearch::new(nth)
+                .finish_unless(CANCEL_CHECK_EVERY, || hangup::client_gone_now(conn))
+                .map(Ok)
+        }
+        Mode::Chunked => {
+            let search = async move {
+                let _permit = permit;
+                let mut chunker = Chunker::new(Strategy::Adaptive {
+                    target: CHUNK_TARGET,
+                });
+                Ok(find_nth_prime_chunked(nth, &mut chunker).await)
+            };
+            unless_gone(search, gone).await
+        }
+        Mode::Offload => {
+            let cancel = SetOnDrop(Arc::new(AtomicBool::new(false)));
+            let flag = cancel.0.clone();
+            // The permit travels with the job: the slot is freed when the worker has stopped,
+            // or when the job is removed from the queue unrun (the closure is dropped).
+            let job = executor::offload(move || {
+                let _permit: Permit = permit;
+                find_nth_prime_until(nth, &flag)
+            });
+            let search = async move {
+                let _cancel = cancel;
+                match job.await {
+                    Ok(Some(p)) => Ok(p),
+                    Ok(None) => Err("the search was cancelled".to_string()),
+                    Err(e) => Err(format!("the search failed: {e}")),
+                }
+            };
+            unless_gone(search, gone).await
+        }
+    };
+    Some(match prime? {
+        Ok(p) => Response::ok(format!("{p}\n")),
+        Err(reason) => Response::error(500, reason),
+    })
+}
+
+/// The `nth` query parameter, checked: a whole number in `1..=max`. The query is split by
 /// hand: one numeric parameter needs no percent-decoding library.
-fn parse_nth(query: &str) -> Result<u32, String> {
+fn parse_nth(query: &str, max: u32) -> Result<u32, String> {
     let value = query
         .split('&')
         .find_map(|kv| kv.strip_prefix("nth="))
@@ -452,14 +649,14 @@ fn parse_nth(query: &str) -> Result<u32, String> {
     let n: u64 = Some(value)
         .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("nth must be a whole number, got `{value}`"))?;
+        .ok_or_else(|| format!("nth must be a whole number in 1..={max}, got `{value}`"))?;
     if n == 0 {
-        return Err("nth must be at least 1 (the 1st prime is 2)".into());
-    }
-    if n > u64::from(MAX_NTH) {
         return Err(format!(
-            "nth must be at most {MAX_NTH} (a larger search would hold the server for minutes)"
+            "nth must be at least 1 (the 1st prime is 2), in 1..={max}"
         ));
+    }
+    if n > u64::from(max) {
+        return Err(format!("nth must be at most {max} (--max-nth)"));
     }
     Ok(n as u32)
 }
@@ -470,6 +667,7 @@ mod tests {
 
     #[test]
     fn nth_is_checked() {
+        let parse_nth = |q| super::parse_nth(q, MAX_NTH);
         assert_eq!(parse_nth("nth=10"), Ok(10));
         assert_eq!(parse_nth("x=1&nth=7"), Ok(7));
         assert!(parse_nth("").is_err());
@@ -482,6 +680,12 @@ mod tests {
         assert_eq!(parse_nth("nth=5000000"), Ok(MAX_NTH));
         assert!(parse_nth("nth=+5").is_err(), "a sign is not a digit");
         assert!(parse_nth("nth= 5").is_err());
+        assert_eq!(super::parse_nth("nth=100", 100), Ok(100));
+        assert!(
+            super::parse_nth("nth=101", 100)
+                .unwrap_err()
+                .contains("at most 100")
+        );
     }
 
     /// The status a request head gets refused with, if it is refused.
@@ -494,7 +698,7 @@ mod tests {
 
     #[test]
     fn content_length_must_be_digits_and_agree_with_itself() {
-        let get = |headers: &str| format!("GET /home HTTP/1.1\r\n{headers}\r\n");
+        let get = |headers: &str| format!("GET /home HTTP/1.1\r\nHost: x\r\n{headers}\r\n");
         assert_eq!(refusal(&get("Content-Length: 3\r\n")), None);
         assert_eq!(
             refusal(&get("Content-Length: 3\r\nContent-Length: 3\r\n")),
@@ -505,5 +709,21 @@ mod tests {
             Some(400)
         );
         assert_eq!(refusal(&get("Content-Length: +3\r\n")), Some(400));
+    }
+
+    #[test]
+    fn http_1_1_needs_exactly_one_host() {
+        assert_eq!(refusal("GET /home HTTP/1.1\r\n\r\n"), Some(400));
+        assert_eq!(
+            refusal("GET /home HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+            Some(400)
+        );
+        assert_eq!(refusal("GET /home HTTP/1.1\r\nhost: a\r\n\r\n"), None);
+        // HTTP/1.0 predates Host: optional there, but still at most one.
+        assert_eq!(refusal("GET /home HTTP/1.0\r\n\r\n"), None);
+        assert_eq!(
+            refusal("GET /home HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"),
+            Some(400)
+        );
     }
 }

@@ -17,6 +17,16 @@
 //! run. `clear`, `unref`, `ref` and `refresh` act on the most recent handle made with that label
 //! by `timeout`, `interval` or `immediate` (a label without one is a no-op, as in Node.js).
 //!
+//! # Limits
+//! A scenario is a small test program, and the parser refuses what no such program needs,
+//! with a [`ParseError`] naming the limit (the `scenario` example then exits 2):
+//! - blocks nest at most [`MAX_DEPTH`] deep (the parser, and dropping the parsed program, recurse
+//!   once per level: 18,000 levels overflowed the stack);
+//! - `timeout` delays and `interval` periods are at most [`MAX_DELAY_MS`] ms, `busy` spins at
+//!   most [`MAX_BUSY_MS`] ms, and an `interval` runs at most [`MAX_COUNT`] times.
+//!
+//! Tokenizing and parsing take time linear in the input's length.
+//!
 //! ```
 //! let program = executor::scenario::parse("log main tick t { } micro m { }").unwrap();
 //! assert_eq!(executor::scenario::run(&program), ["main", "t", "m"]);
@@ -32,6 +42,15 @@ use crate::{
     EventLoop, ImmediateHandle, TimerHandle, next_tick, queue_microtask, set_immediate,
     set_interval, set_timeout,
 };
+
+/// How deep blocks may nest (a top-level `timeout t 0 { }` is depth 1).
+pub const MAX_DEPTH: usize = 200;
+/// The longest `timeout` delay or `interval` period, in ms: a minute.
+pub const MAX_DELAY_MS: u64 = 60_000;
+/// The longest `busy` spin, in ms.
+pub const MAX_BUSY_MS: u64 = 10_000;
+/// The most runs of one `interval`.
+pub const MAX_COUNT: u64 = 100_000;
 
 /// One operation of a scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,39 +149,44 @@ struct Token<'a> {
     column: usize,
 }
 
+/// Splits `src` into tokens (whitespace-separated words; `{` and `}` are tokens of their own;
+/// `#` comments dropped), each with its line and column, in one pass over the input. Also
+/// returns the position just past the input's end.
 fn tokenize(src: &str) -> (Vec<Token<'_>>, (usize, usize)) {
     let mut out = Vec::new();
     let mut end = (1, 1);
     for (i, raw_line) in src.lines().enumerate() {
         let line = raw_line.split('#').next().unwrap_or("");
-        let mut chars = line.char_indices().peekable();
-        while let Some(&(start, c)) = chars.peek() {
-            if c.is_whitespace() {
-                chars.next();
+        // The byte offset and column of the word being read, if any.
+        let mut word: Option<(usize, usize)> = None;
+        let mut column = 0;
+        for (j, c) in line.char_indices() {
+            column += 1;
+            let brace = c == '{' || c == '}';
+            if !(brace || c.is_whitespace()) {
+                word.get_or_insert((j, column));
                 continue;
             }
-            let column = line[..start].chars().count() + 1;
-            if c == '{' || c == '}' {
-                chars.next();
+            if let Some((start, col)) = word.take() {
                 out.push(Token {
-                    text: &line[start..start + 1],
+                    text: &line[start..j],
+                    line: i + 1,
+                    column: col,
+                });
+            }
+            if brace {
+                out.push(Token {
+                    text: &line[j..j + 1],
                     line: i + 1,
                     column,
                 });
-                continue;
             }
-            let mut stop = line.len();
-            while let Some(&(j, c)) = chars.peek() {
-                if c.is_whitespace() || c == '{' || c == '}' {
-                    stop = j;
-                    break;
-                }
-                chars.next();
-            }
+        }
+        if let Some((start, col)) = word {
             out.push(Token {
-                text: &line[start..stop],
+                text: &line[start..],
                 line: i + 1,
-                column,
+                column: col,
             });
         }
         end = (i + 1, raw_line.chars().count() + 1);
@@ -174,6 +198,8 @@ struct Parser<'a> {
     tokens: Vec<Token<'a>>,
     pos: usize,
     end: (usize, usize),
+    /// How many blocks enclose the current position.
+    depth: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -205,15 +231,11 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn number(&mut self, what: &str, min: u64) -> Result<u64, ParseError> {
-        let expected = if min == 0 {
-            format!("{what} (a whole number >= 0)")
-        } else {
-            format!("{what} (a whole number >= {min})")
-        };
+    fn number(&mut self, what: &str, min: u64, max: u64) -> Result<u64, ParseError> {
+        let expected = format!("{what} (a whole number in {min}..={max})");
         match self.tokens.get(self.pos) {
             Some(t) if t.text.bytes().all(|b| b.is_ascii_digit()) => match t.text.parse::<u64>() {
-                Ok(n) if n >= min && n <= 1_000_000_000 => {
+                Ok(n) if n >= min && n <= max => {
                     self.pos += 1;
                     Ok(n)
                 }
@@ -227,8 +249,15 @@ impl<'a> Parser<'a> {
         if self.tokens.get(self.pos).map(|t| t.text) != Some("{") {
             return Err(self.error(&format!("`{{` to open the body of `{op}`")));
         }
+        if self.depth >= MAX_DEPTH {
+            return Err(self.error(&format!(
+                "at most {MAX_DEPTH} nested blocks (the scenario language's limit)"
+            )));
+        }
         self.pos += 1;
+        self.depth += 1;
         let body = self.ops(true)?;
+        self.depth -= 1;
         Ok(body.into())
     }
 
@@ -255,7 +284,7 @@ impl<'a> Parser<'a> {
                 "log" => Op::Log(self.label(word)?),
                 "timeout" => {
                     let label = self.label(word)?;
-                    let ms = self.number("a delay in ms after the label", 0)?;
+                    let ms = self.number("a delay in ms after the label", 0, MAX_DELAY_MS)?;
                     Op::Timeout {
                         label,
                         ms,
@@ -264,8 +293,8 @@ impl<'a> Parser<'a> {
                 }
                 "interval" => {
                     let label = self.label(word)?;
-                    let ms = self.number("a period in ms after the label", 0)?;
-                    let count = self.number("a run count after the period", 1)?;
+                    let ms = self.number("a period in ms after the label", 0, MAX_DELAY_MS)?;
+                    let count = self.number("a run count after the period", 1, MAX_COUNT)?;
                     Op::Interval {
                         label,
                         ms,
@@ -282,7 +311,7 @@ impl<'a> Parser<'a> {
                         _ => Op::Micro { label, body },
                     }
                 }
-                "busy" => Op::Busy(self.number("a duration in ms after `busy`", 0)?),
+                "busy" => Op::Busy(self.number("a duration in ms after `busy`", 0, MAX_BUSY_MS)?),
                 "clear" => Op::Clear(self.label(word)?),
                 "unref" => Op::Unref(self.label(word)?),
                 "ref" => Op::Ref(self.label(word)?),
@@ -312,6 +341,7 @@ pub fn parse(src: &str) -> Result<Vec<Op>, ParseError> {
         tokens,
         pos: 0,
         end,
+        depth: 0,
     };
     p.ops(false)
 }
@@ -479,5 +509,76 @@ mod tests {
         assert_eq!(e.token.as_deref(), Some("}"));
         let e = parse("tick { }").unwrap_err();
         assert!(e.expected.contains("label"), "{e}");
+    }
+
+    /// `depth` blocks, each a `tick` inside the previous one.
+    fn nested(depth: usize) -> String {
+        "tick t { ".repeat(depth) + &"} ".repeat(depth)
+    }
+
+    #[test]
+    fn nesting_is_limited_with_a_clear_error_not_a_stack_overflow() {
+        let ok = parse(&nested(MAX_DEPTH)).unwrap();
+        assert_eq!(run(&ok).len(), MAX_DEPTH);
+        let e = parse(&nested(MAX_DEPTH + 1)).unwrap_err();
+        assert_eq!(e.token.as_deref(), Some("{"));
+        assert_eq!(e.column, 9 * MAX_DEPTH + 8, "{e}");
+        assert!(e.to_string().contains("at most 200 nested blocks"), "{e}");
+        // Far deeper than the stack allows a recursive parser to go: the same error.
+        let e = parse(&nested(100_000)).unwrap_err();
+        assert!(e.expected.contains("nested blocks"), "{e}");
+    }
+
+    #[test]
+    fn numbers_have_documented_maxima() {
+        for (src, max) in [
+            ("timeout t N { }", MAX_DELAY_MS),
+            ("interval i N 1 { }", MAX_DELAY_MS),
+            ("interval i 0 N { }", MAX_COUNT),
+            ("busy N", MAX_BUSY_MS),
+        ] {
+            let at = src.replacen('N', &max.to_string(), 1);
+            assert!(parse(&at).is_ok(), "{at}");
+            let over = src.replacen('N', &(max + 1).to_string(), 1);
+            let e = parse(&over).unwrap_err();
+            assert_eq!(e.token, Some((max + 1).to_string()), "{over}");
+            assert!(e.expected.contains(&format!("..={max})")), "{e}");
+        }
+        let e = parse("busy 1000000000").unwrap_err();
+        assert!(e.to_string().contains("a whole number in 0..=10000"), "{e}");
+    }
+
+    #[test]
+    fn tokens_keep_their_columns_with_braces_unicode_and_comments() {
+        let (tokens, end) = tokenize("é{log  a}# x {\n\tbusy 5");
+        let got: Vec<(&str, usize, usize)> =
+            tokens.iter().map(|t| (t.text, t.line, t.column)).collect();
+        assert_eq!(
+            got,
+            [
+                ("é", 1, 1),
+                ("{", 1, 2),
+                ("log", 1, 3),
+                ("a", 1, 8),
+                ("}", 1, 9),
+                ("busy", 2, 2),
+                ("5", 2, 7)
+            ]
+        );
+        assert_eq!(end, (2, 8));
+    }
+
+    /// Linear, checked by counting rather than timing: the tokenizer visits each character once
+    /// (the old one counted a line's characters again for every token: 100,000 tokens on one
+    /// line took 3 s). Here 200,000 tokens on one line, positions right at the far end.
+    #[test]
+    #[cfg_attr(miri, ignore = "large input; no unsafe code")]
+    fn one_long_line_tokenizes_with_right_columns() {
+        let src = "log a ".repeat(100_000);
+        let (tokens, _) = tokenize(&src);
+        assert_eq!(tokens.len(), 200_000);
+        let last = tokens.last().unwrap();
+        assert_eq!((last.text, last.column), ("a", 6 * 99_999 + 5));
+        assert_eq!(parse(&src).unwrap().len(), 100_000);
     }
 }

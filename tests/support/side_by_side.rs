@@ -32,8 +32,13 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts a server in `mode` on a port the OS picks.
+    /// Starts a server in `mode`, with the default limits, on a port the OS picks.
     pub fn start(mode: Mode) -> Server {
+        Server::start_with(Config::new(mode))
+    }
+
+    /// Starts a server configured by `config` on a port the OS picks.
+    pub fn start_with(config: Config) -> Server {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let addr = std_listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -41,10 +46,6 @@ impl Server {
             let ev = executor::EventLoop::new();
             ev.block_on(async move {
                 let listener = executor::net::TcpListener::from_std(std_listener).unwrap();
-                let config = Config {
-                    mode,
-                    max_requests: None,
-                };
                 server::serve(listener, config, async {
                     let _ = stopped.await;
                 })
