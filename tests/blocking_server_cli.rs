@@ -11,7 +11,7 @@ use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::ffi::OsStrExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Runs the server with `args`, which must make it refuse to start: its exit status and stderr.
@@ -96,22 +96,11 @@ fn a_non_utf8_argument_is_a_clear_error_not_a_panic() {
 fn at_the_descriptor_limit_accepts_pause_and_the_log_is_rate_limited() {
     let exe = common::example("blocking_server");
     let lines = common::bounded(60, move || {
-        let mut child = Command::new("sh")
-            .arg("-c")
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
             .arg("ulimit -n 48 && exec \"$0\" --mode chunked --idle-timeout-ms 60000")
-            .arg(&exe)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+            .arg(&exe);
+        let (mut child, _stdout, addr) = common::start_server(cmd);
         let stderr = child.stderr.take().unwrap();
         let log = std::thread::spawn(move || {
             BufReader::new(stderr)

@@ -152,3 +152,30 @@ thread_local! {
     /// so a test sees whether dropping the pool or bridge joined the thread.
     pub static EXIT_FLAG: RefCell<Option<SlowDropFlag>> = const { RefCell::new(None) };
 }
+
+/// Starts a server process (`cmd`, whose stdout and stderr are piped here), returns it, its
+/// stdout past the first line, and the address that line announced (`listening on http://ADDR`).
+pub fn start_server(
+    mut cmd: std::process::Command,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+    String,
+) {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("read the first line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (child, stdout, addr)
+}
