@@ -112,18 +112,22 @@ impl<F: Future> TaskCell<F> {
         debug_assert_eq!(self.state.get(), State::Idle);
         self.state.set(State::Dropping);
         let stage = self.stage.get();
+        // SAFETY: the state was `Idle`, so `stage` is `Running` and no reference into it is
+        // live; this one ends at once (only the raw pointer to the future is kept).
+        let fut: *mut F = match unsafe { &mut *stage } {
+            Stage::Running(fut) => fut,
+            _ => unreachable!("an idle task is running"),
+        };
         let dropped = panic::catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: the state was `Idle`, so `stage` is `Running` and no reference into it is
-            // live; while `Dropping`, no other code makes one (see the ground rules), so this
-            // exclusive borrow is unique for the whole drop. The future is dropped where it lies
-            // (it was pinned there) and never used again.
-            if let Stage::Running(fut) = unsafe { &mut *stage } {
-                unsafe { ptr::drop_in_place(fut) };
-            }
+            // SAFETY: `fut` points to the live future, where it has been pinned since the
+            // spawn; it is dropped there, once: while the state is `Dropping` no other code
+            // touches `stage` (see the ground rules), and `stage` is overwritten below without
+            // dropping what it held.
+            unsafe { ptr::drop_in_place(fut) };
         }));
-        // SAFETY: the borrow above has ended; the `Running` payload was dropped (or its drop
-        // panicked, after which it must not be dropped again), so `stage` is overwritten
-        // without dropping what it held.
+        // SAFETY: the future was dropped (or its drop panicked, after which it must not be
+        // dropped again, nor used): `stage` is overwritten without dropping what it held. No
+        // reference into `stage` is live.
         unsafe { ptr::write(stage, Stage::Consumed) };
         self.state.set(State::Done);
         dropped
@@ -197,12 +201,15 @@ impl<F: Future> Runnable for TaskCell<F> {
         }
         self.state.set(State::Polling);
         // SAFETY: the state was `Idle`, so `stage` is `Running` and no reference into it is
-        // live; while `Polling`, no other code makes one. The future stays where it is (in the
-        // `Rc` allocation) until `drop_future` drops it in place, so pinning it is sound.
+        // live; while `Polling`, no other code makes one (see the ground rules), so this
+        // exclusive borrow is unique until the poll returns.
         let fut = match unsafe { &mut *self.stage.get() } {
-            Stage::Running(fut) => unsafe { Pin::new_unchecked(fut) },
+            Stage::Running(fut) => fut,
             _ => unreachable!("an idle task is running"),
         };
+        // SAFETY: the future is never moved: it stays in the `Rc` allocation of this cell from
+        // the spawn until `drop_future` drops it there.
+        let fut = unsafe { Pin::new_unchecked(fut) };
         let mut cx = Context::from_waker(&self.waker);
         let result = panic::catch_unwind(AssertUnwindSafe(|| fut.poll(&mut cx)));
         // The pinned borrow was moved into the closure and has ended.

@@ -225,4 +225,29 @@ mod tests {
         assert!(l.is_empty());
         assert_eq!(l.front(), None);
     }
+
+    #[test]
+    fn displaced_and_removed_wakers_are_handed_back_to_the_caller() {
+        // A `static` vtable: `will_wake` compares vtable addresses, and Miri gives every use of
+        // a `const` one (as in `Waker::noop` or `Waker::from(Arc<impl Wake>)`) its own address.
+        use std::task::{RawWaker, RawWakerVTable};
+        static VTABLE: RawWakerVTable =
+            RawWakerVTable::new(|p| RawWaker::new(p, &VTABLE), |_| {}, |_| {}, |_| {});
+        let nop = |data: usize| {
+            let data = std::ptr::without_provenance::<()>(data);
+            // SAFETY: the vtable's functions do nothing and never read the data pointer.
+            unsafe { Waker::from_raw(RawWaker::new(data, &VTABLE)) }
+        };
+        let waker = nop(1);
+        let mut l = WaitList::default();
+        let k = l.push_back(0u32, waker.clone());
+        assert!(l.has_waker_for(k, &waker));
+        assert!(!l.has_waker_for(k, &nop(2)));
+        assert!(l.replace_waker(k, Waker::noop().clone()).is_some());
+        let (v, w) = l.remove(k);
+        assert_eq!((v, w.is_some()), (0, true));
+        let k = l.push_back(1, Waker::noop().clone());
+        assert!(l.pop_front(|_| {}).is_some());
+        assert!(l.remove(k).1.is_none(), "the server took the waker");
+    }
 }
