@@ -151,14 +151,15 @@ impl<F: Future> TaskCell<F> {
     /// Drops the future (after it returned, panicked or was aborted) and records `result`; a
     /// panic of the destructor becomes the result instead (the output is then dropped).
     fn complete(&self, result: Result<F::Output, JoinError>) {
-        let result = match self.drop_future() {
-            Ok(()) => result,
+        match self.drop_future() {
+            Ok(()) => self.finish(result),
             Err(payload) => {
+                self.finish(Err(JoinError::panicked(payload)));
+                // Dropped once the panic is the recorded result: this destructor is user code
+                // too, and may poll the task's handle.
                 drop_contained(result);
-                Err(JoinError::panicked(payload))
             }
-        };
-        self.finish(result);
+        }
     }
 
     /// Moves the output out of `stage`, if it is there (state `Done`, stage `Finished`).

@@ -340,6 +340,54 @@ fn a_destructor_panicking_at_completion_becomes_the_join_error() {
     assert_eq!(ev.block_on(async { spawn(async { 1 }).await.unwrap() }), 1);
 }
 
+/// Returns `Ready` with its value at its first poll; its destructor (run after that) panics.
+struct ReadyWith<T>(Option<T>, #[allow(dead_code)] PanicOnDrop);
+
+impl<T: Unpin> Future for ReadyWith<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<T> {
+        Poll::Ready(self.get_mut().0.take().expect("polled after Ready"))
+    }
+}
+
+type HandleSlot = Rc<RefCell<Option<JoinHandle<PollsItsHandle>>>>;
+
+/// An output that, when dropped, polls the handle of the task that returned it.
+struct PollsItsHandle(HandleSlot, Rc<RefCell<Option<String>>>);
+
+impl Drop for PollsItsHandle {
+    fn drop(&mut self) {
+        let Some(mut h) = self.0.borrow_mut().take() else {
+            return;
+        };
+        let saw = match Pin::new(&mut h).poll(&mut noop_cx()) {
+            Poll::Ready(Err(e)) => e.to_string(),
+            Poll::Ready(Ok(_)) => "the output".to_string(),
+            Poll::Pending => "pending".to_string(),
+        };
+        *self.1.borrow_mut() = Some(saw);
+    }
+}
+
+#[test]
+fn an_output_dropped_for_a_panicking_destructor_sees_that_panic_as_the_result() {
+    let ev = EventLoop::new();
+    let slot: HandleSlot = Rc::default();
+    let saw = Rc::new(RefCell::new(None));
+    let output = PollsItsHandle(slot.clone(), saw.clone());
+    let h = ev.spawn(ReadyWith(
+        Some(output),
+        PanicOnDrop("dropped after returning"),
+    ));
+    *slot.borrow_mut() = Some(h);
+    ev.block_on(yield_now());
+    assert_eq!(
+        saw.borrow().as_deref(),
+        Some("task panicked: dropped after returning")
+    );
+}
+
 #[test]
 fn a_detached_task_whose_destructor_panics_does_not_unwind_out_of_the_loop() {
     let ev = EventLoop::new();
