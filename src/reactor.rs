@@ -201,7 +201,7 @@ pub(crate) struct Source {
     /// Its key in the slab and in the poller's events.
     key: usize,
     /// Who waits for readiness (see the module docs: equal to the kernel's interest). Never
-    /// borrowed while a waker is woken or dropped.
+    /// borrowed while a waker is cloned, woken or dropped.
     waiters: RefCell<Waiters>,
 }
 
