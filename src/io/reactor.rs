@@ -72,7 +72,7 @@ pub(crate) struct Source {
     /// Its key in the slab and in the poller's events.
     key: usize,
     /// Who waits for readiness (see the module docs: equal to the kernel's interest). Never
-    /// borrowed while a waker is woken or dropped.
+    /// borrowed while a waker is cloned, woken or dropped.
     waiters: RefCell<Waiters>,
 }
 
@@ -181,23 +181,32 @@ impl Reactor {
         dir: Direction,
         waker: &Waker,
     ) -> io::Result<isize> {
+        {
+            let w = source.waiters.borrow();
+            let slot = match dir {
+                Direction::Read => &w.reader,
+                Direction::Write => &w.writer,
+            };
+            if slot.as_ref().is_some_and(|old| old.will_wake(waker)) {
+                return Ok(0);
+            }
+        }
+        // Cloned with no borrow held: a waker's clone may run any code, this source's too.
+        let waker = waker.clone();
         let mut w = source.waiters.borrow_mut();
         let was_waiting = w.any();
         let slot = match dir {
             Direction::Read => &mut w.reader,
             Direction::Write => &mut w.writer,
         };
-        if let Some(old) = slot {
-            if old.will_wake(waker) {
-                return Ok(0);
-            }
+        if slot.is_some() {
             // Already armed in this direction: only the waiter changes.
-            let old = slot.replace(waker.clone());
+            let old = slot.replace(waker);
             drop(w);
             drop(old);
             return Ok(0);
         }
-        *slot = Some(waker.clone());
+        *slot = Some(waker);
         let (r, wr) = (w.reader.is_some(), w.writer.is_some());
         if let Err(e) = self.poller.modify(source.fd(), source.key, r, wr) {
             let mine = match dir {

@@ -382,4 +382,85 @@ mod tests {
         let e = ev.block_on(async { crate::spawn(async { panic!("x") }).await.unwrap_err() });
         assert!(e.is_panic());
     }
+
+    /// Counts its drops at the address of its first poll (`Pin`'s drop guarantee, which
+    /// intrusive futures rely on) in `in_place`; `Ready` at its second poll if `completes`.
+    struct StaysPut {
+        at: Option<usize>,
+        completes: bool,
+        in_place: Rc<Cell<u32>>,
+        _pinned: std::marker::PhantomPinned,
+    }
+
+    impl Future for StaysPut {
+        type Output = ();
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            // SAFETY: nothing is moved out of `self`; a field is written in place.
+            let this = unsafe { self.get_unchecked_mut() };
+            let here = std::ptr::from_mut(this) as usize;
+            match this.at {
+                Some(at) if this.completes => {
+                    assert_eq!(at, here, "moved between polls");
+                    return Poll::Ready(());
+                }
+                Some(_) => {}
+                None => this.at = Some(here),
+            }
+            if this.completes {
+                cx.waker().wake_by_ref();
+            }
+            Poll::Pending
+        }
+    }
+
+    impl Drop for StaysPut {
+        fn drop(&mut self) {
+            let here = std::ptr::from_mut(self) as usize;
+            if self.at == Some(here) {
+                self.in_place.set(self.in_place.get() + 1);
+            }
+        }
+    }
+
+    #[test]
+    fn task_futures_are_dropped_in_place_on_completion_abort_and_loop_drop() {
+        let in_place = Rc::new(Cell::new(0));
+        let put = |completes| StaysPut {
+            at: None,
+            completes,
+            in_place: in_place.clone(),
+            _pinned: std::marker::PhantomPinned,
+        };
+        let ev = EventLoop::new();
+        ev.block_on(ev.spawn(put(true))).unwrap();
+        let aborted = ev.spawn(put(false));
+        let _left = ev.spawn(put(false));
+        ev.block_on(crate::yield_now());
+        aborted.abort();
+        assert!(ev.block_on(aborted).unwrap_err().is_cancelled());
+        drop(ev);
+        assert_eq!(in_place.get(), 3);
+    }
+
+    #[test]
+    fn a_task_polling_its_own_handle_sees_it_pending() {
+        let ev = EventLoop::new();
+        let slot: Rc<RefCell<Option<JoinHandle<()>>>> = Rc::default();
+        let saw = Rc::new(Cell::new(false));
+        let (own, s) = (slot.clone(), saw.clone());
+        *slot.borrow_mut() = Some(ev.spawn(async move {
+            crate::yield_now().await;
+            let mut me = own.borrow_mut().take().unwrap();
+            let pending = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut me).poll(cx)))
+                .await
+                .is_pending();
+            s.set(pending);
+        }));
+        ev.block_on(async {
+            crate::yield_now().await;
+            crate::yield_now().await;
+        });
+        assert!(saw.get());
+    }
 }

@@ -17,7 +17,10 @@
 //! fired can end without sleeping once more.
 //!
 //! # Invariants
-//! - No `RefCell` of [`LoopState`] is borrowed while user code runs (callbacks, polls, wakes, drops).
+//! - No `RefCell` of [`LoopState`] is borrowed while user code runs (callbacks, polls, wakes, drops),
+//!   with one exception: `main_waker` stays borrowed (shared) while the `block_on` future is
+//!   polled. Only `block_on` writes it, before the first poll and after the last (a nested
+//!   `block_on` is refused before it writes anything), so user code can only read it.
 //! - `now` is the loop time: read at the start of the timers phase (when any timer exists) and
 //!   after a poll phase that waited, and refreshed whenever a timer is started (Node.js reads the
 //!   clock in `setTimeout` too).

@@ -60,7 +60,9 @@ impl LoopState {
         self.bump(|s| s.task_polls += 1);
         let prev = self.polling.replace(Some(task.clone()));
         let done = self.traced(Kind::Task, t.id, Some(location), || task.run());
-        *self.polling.borrow_mut() = prev;
+        // The replaced `Rc` is dropped after the borrow ends (`task` keeps the cell alive anyway).
+        let polled = self.polling.replace(prev);
+        drop(polled);
         if done {
             self.remove_task(t);
         }

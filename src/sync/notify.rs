@@ -198,32 +198,57 @@ impl Future for Notified<'_> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut st = self.notify.state.borrow_mut();
-        match self.stage {
-            Stage::Start => {
-                if st.generation != self.generation {
-                    // `notify_waiters` ran since we were created.
-                } else if st.permit {
-                    st.permit = false;
-                } else {
-                    let key = st.waiters.push_back(Wakeup::Waiting, cx.waker().clone());
+        let this = &mut *self;
+        // Cloning a waker and dropping one may run code that uses this `Notify`: a clone is made
+        // with no borrow held (then the state is looked at again), and the waker it replaces is
+        // dropped after the borrow ends.
+        let mut fresh: Option<Waker> = None;
+        let mut displaced: Option<Waker> = None;
+        let ready = loop {
+            let mut st = this.notify.state.borrow_mut();
+            match this.stage {
+                Stage::Start => {
+                    if st.generation != this.generation {
+                        break true; // `notify_waiters` ran since we were created
+                    }
+                    if st.permit {
+                        st.permit = false;
+                        break true;
+                    }
+                    if let Some(w) = fresh.take() {
+                        this.stage = Stage::Queued(st.waiters.push_back(Wakeup::Waiting, w));
+                        break false;
+                    }
+                }
+                Stage::Queued(key) => {
+                    if !st.waiters.is_queued(key) {
+                        displaced = st.waiters.remove(key).1;
+                        break true;
+                    }
+                    if st.waiters.has_waker_for(key, cx.waker()) {
+                        break false;
+                    }
+                    if let Some(w) = fresh.take() {
+                        displaced = st.waiters.replace_waker(key, w);
+                        break false;
+                    }
+                }
+                Stage::Done => {
                     drop(st);
-                    self.stage = Stage::Queued(key);
-                    return Poll::Pending;
+                    panic!("executor::sync::Notified polled after it completed");
                 }
             }
-            Stage::Queued(key) => {
-                if st.waiters.is_queued(key) {
-                    st.waiters.set_waker(key, cx.waker());
-                    return Poll::Pending;
-                }
-                st.waiters.remove(key);
-            }
-            Stage::Done => panic!("executor::sync::Notified polled after it completed"),
+            drop(st);
+            fresh = Some(cx.waker().clone());
+        };
+        drop(displaced);
+        drop(fresh);
+        if ready {
+            this.stage = Stage::Done;
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
-        drop(st);
-        self.stage = Stage::Done;
-        Poll::Ready(())
     }
 }
 
@@ -232,7 +257,9 @@ impl Drop for Notified<'_> {
         let Stage::Queued(key) = self.stage else {
             return;
         };
-        let wakeup = self.notify.state.borrow_mut().waiters.remove(key);
+        let (wakeup, waker) = self.notify.state.borrow_mut().waiters.remove(key);
+        // Dropped with the borrow ended: it may run code that uses this `Notify`.
+        drop(waker);
         if wakeup == Wakeup::One {
             // Chosen by `notify_one` but never saw it: give it to someone else.
             self.notify.notify_one();

@@ -8,9 +8,11 @@
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::mem;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
 use super::mutex::TryLockError;
@@ -90,7 +92,7 @@ impl<T: ?Sized> RwLock<T> {
     /// Takes shared access now, if no writer holds the lock and nobody is queued.
     pub fn try_read(&self) -> Result<RwLockReadGuard<'_, T>, TryLockError> {
         if self.sem.try_take(1) {
-            Ok(RwLockReadGuard { lock: self })
+            Ok(RwLockReadGuard::new(self))
         } else {
             Err(TryLockError::new())
         }
@@ -153,7 +155,7 @@ impl<'a, T: ?Sized> Future for Read<'a, T> {
         let lock = self.lock;
         self.acquire
             .poll_acquire(cx)
-            .map(|()| RwLockReadGuard { lock })
+            .map(|()| RwLockReadGuard::new(lock))
     }
 }
 
@@ -194,26 +196,54 @@ impl<T: ?Sized> fmt::Debug for Write<'_, T> {
 }
 
 /// Shared access to an [`RwLock`]'s value; released on drop.
+///
+/// Covariant in `T`, like `&'a T` (and std's, tokio's and async-lock's read guards): a guard of
+/// `RwLock<&'static str>` can be used where one of `RwLock<&'a str>` is expected.
+///
+/// ```
+/// fn shorten<'a>(g: executor::sync::RwLockReadGuard<'a, &'static str>)
+///     -> executor::sync::RwLockReadGuard<'a, &'a str> {
+///     g
+/// }
+/// let l = executor::sync::RwLock::new("v");
+/// assert_eq!(*shorten(l.try_read().unwrap()), "v");
+/// ```
 #[must_use = "the lock is released at once if the guard is not kept"]
 pub struct RwLockReadGuard<'a, T: ?Sized> {
-    /// The lock. Invariant: this guard holds one of its permits.
-    lock: &'a RwLock<T>,
+    /// The lock's semaphore. Invariant: this guard holds one of its permits.
+    sem: &'a Semaphore,
+    /// The lock's value. A pointer rather than `&'a RwLock<T>`, whose `UnsafeCell` would make
+    /// the guard invariant in `T`; `_value` says what it stands for: a shared borrow for `'a`.
+    value: NonNull<T>,
+    _value: PhantomData<&'a T>,
+}
+
+impl<'a, T: ?Sized> RwLockReadGuard<'a, T> {
+    /// The guard of a read permit of `lock` (the caller holds one and gives it to the guard).
+    fn new(lock: &'a RwLock<T>) -> Self {
+        RwLockReadGuard {
+            sem: &lock.sem,
+            value: NonNull::new(lock.value.get()).expect("a reference is never null"),
+            _value: PhantomData,
+        }
+    }
 }
 
 impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        // SAFETY: the guard holds a permit, so no write guard (which needs all of them) exists,
-        // and `&mut RwLock` cannot coexist with the guard's borrow: only shared borrows of the
-        // value are live.
-        unsafe { &*self.lock.value.get() }
+        // SAFETY: `value` points into the `RwLock` borrowed for `'a`, so it is live. The guard
+        // holds a permit, so no write guard (which needs all of them) exists, and `&mut RwLock`
+        // (`get_mut`, `into_inner`) cannot coexist with the guard's borrow: only shared borrows
+        // of the value are live. The returned borrow is tied to `&self`.
+        unsafe { self.value.as_ref() }
     }
 }
 
 impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
     fn drop(&mut self) {
-        self.lock.sem.release(1);
+        self.sem.release(1);
     }
 }
 
@@ -248,7 +278,7 @@ impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
         let lock = self.lock;
         mem::forget(self);
         lock.sem.release(MAX_READS - 1);
-        RwLockReadGuard { lock }
+        RwLockReadGuard::new(lock)
     }
 }
 

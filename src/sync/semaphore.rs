@@ -22,7 +22,7 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use super::wait_list::WaitList;
 
@@ -343,34 +343,58 @@ impl<'a> RawAcquire<'a> {
 
     /// Polls for the permits.
     ///
+    /// Cloning a waker and dropping one may run code that uses this semaphore, so neither
+    /// happens under the borrow: a clone is made with no borrow held (then the state is looked
+    /// at again, as the clone may have changed it), and the waker it replaces is dropped after
+    /// the borrow ends. The uncontended path clones nothing.
+    ///
     /// # Panics
     /// If polled again after it returned `Ready`.
     #[inline]
     pub(crate) fn poll_acquire(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut st = self.sem.state.borrow_mut();
-        match self.stage {
-            Stage::Start => {
-                if st.waiters.is_empty() && st.permits >= self.needed {
-                    st.permits -= self.needed;
-                    self.stage = Stage::Done;
-                    return Poll::Ready(());
+        let mut fresh: Option<Waker> = None;
+        let mut displaced: Option<Waker> = None;
+        let ready = loop {
+            let mut st = self.sem.state.borrow_mut();
+            match self.stage {
+                Stage::Start => {
+                    if st.waiters.is_empty() && st.permits >= self.needed {
+                        st.permits -= self.needed;
+                        break true;
+                    }
+                    if let Some(w) = fresh.take() {
+                        self.stage = Stage::Queued(st.waiters.push_back(self.needed, w));
+                        break false;
+                    }
                 }
-                let key = st.waiters.push_back(self.needed, cx.waker().clone());
-                self.stage = Stage::Queued(key);
-                Poll::Pending
-            }
-            Stage::Queued(key) => {
-                if st.waiters.is_queued(key) {
-                    st.waiters.set_waker(key, cx.waker());
-                    return Poll::Pending;
+                Stage::Queued(key) => {
+                    if !st.waiters.is_queued(key) {
+                        displaced = st.waiters.remove(key).1;
+                        break true;
+                    }
+                    if st.waiters.has_waker_for(key, cx.waker()) {
+                        break false;
+                    }
+                    if let Some(w) = fresh.take() {
+                        displaced = st.waiters.replace_waker(key, w);
+                        break false;
+                    }
                 }
-                st.waiters.remove(key);
-                self.stage = Stage::Done;
-                Poll::Ready(())
+                Stage::Done => {
+                    drop(st);
+                    panic!("executor::sync: a lock or acquire future polled after it completed")
+                }
             }
-            Stage::Done => {
-                panic!("executor::sync: a lock or acquire future polled after it completed")
-            }
+            drop(st);
+            fresh = Some(cx.waker().clone());
+        };
+        drop(displaced);
+        drop(fresh);
+        if ready {
+            self.stage = Stage::Done;
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
     }
 }
@@ -380,10 +404,14 @@ impl Drop for RawAcquire<'_> {
         let Stage::Queued(key) = self.stage else {
             return;
         };
-        let mut st = self.sem.state.borrow_mut();
-        let granted = !st.waiters.is_queued(key);
-        let n = st.waiters.remove(key);
-        drop(st);
+        let (granted, n, waker) = {
+            let mut st = self.sem.state.borrow_mut();
+            let granted = !st.waiters.is_queued(key);
+            let (n, waker) = st.waiters.remove(key);
+            (granted, n, waker)
+        };
+        // Dropped with the borrow ended: it may run code that uses this semaphore.
+        drop(waker);
         if granted {
             // Handed to us but never seen: pass it on, or the next waiter would wait forever.
             self.sem.release(n);
@@ -410,7 +438,6 @@ impl std::error::Error for TryAcquireError {}
 mod tests {
     use super::*;
     use std::pin::pin;
-    use std::task::Waker;
 
     fn poll<F: Future>(f: Pin<&mut F>) -> Poll<F::Output> {
         f.poll(&mut Context::from_waker(Waker::noop()))

@@ -7,8 +7,12 @@
 //!   never sees another waiter's node under its key.
 //! - A node is either **queued** (linked into the FIFO) or **dequeued** (popped by whoever served
 //!   it, still in the slab so its owner can read the outcome it was left in `value`).
-//! - The list never wakes anyone itself: callers take the waker out, end their `RefCell` borrow,
-//!   then wake, so a waker that runs code cannot re-enter a borrowed primitive.
+//! - The list never clones, wakes or drops a waker itself, and its owners never do while their
+//!   `RefCell` borrow of it is held: a waker's clone, wake and drop may run any code, including
+//!   code that uses the same primitive. So [`WaitList::push_back`] and
+//!   [`WaitList::replace_waker`] take a clone the caller made before borrowing, and
+//!   [`WaitList::pop_front`], [`WaitList::replace_waker`] and [`WaitList::remove`] hand the
+//!   waker they take out back to the caller, to wake or drop once the borrow has ended.
 
 use std::fmt;
 use std::task::Waker;
@@ -130,21 +134,29 @@ impl<T> WaitList<T> {
         self.nodes[key].queued
     }
 
-    /// Stores `waker` for a queued node, unless the one it has already wakes the same task.
-    pub(crate) fn set_waker(&mut self, key: usize, waker: &Waker) {
-        let slot = &mut self.nodes[key].waker;
-        match slot {
-            Some(w) if w.will_wake(waker) => {}
-            _ => *slot = Some(waker.clone()),
-        }
+    /// Whether `key`'s stored waker already wakes the same task as `waker` (no clone needed).
+    #[inline]
+    pub(crate) fn has_waker_for(&self, key: usize, waker: &Waker) -> bool {
+        self.nodes[key]
+            .waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(waker))
     }
 
-    /// Removes `key`'s node (dequeuing it first if it is still queued) and returns its value.
-    pub(crate) fn remove(&mut self, key: usize) -> T {
+    /// Stores `waker` (cloned by the caller before borrowing) for `key`'s node and returns the
+    /// one it replaces, for the caller to drop once its borrow has ended.
+    pub(crate) fn replace_waker(&mut self, key: usize, waker: Waker) -> Option<Waker> {
+        self.nodes[key].waker.replace(waker)
+    }
+
+    /// Removes `key`'s node (dequeuing it first if it is still queued) and returns its value and
+    /// its waker, if still there (for the caller to drop once its borrow has ended).
+    pub(crate) fn remove(&mut self, key: usize) -> (T, Option<Waker>) {
         if self.nodes[key].queued {
             self.unlink(key);
         }
-        self.nodes.remove(key).value
+        let node = self.nodes.remove(key);
+        (node.value, node.waker)
     }
 
     /// Unlinks a queued node from the FIFO.
@@ -189,7 +201,7 @@ mod tests {
         assert!(l.pop_front(|v| *v += 10).is_some());
         assert!(!l.is_queued(keys[0]));
         assert_eq!(order(&l), [1, 2, 3]);
-        assert_eq!(l.remove(keys[0]), 10);
+        assert_eq!(l.remove(keys[0]).0, 10);
         assert_eq!(l.queued(), 3);
     }
 
@@ -212,5 +224,30 @@ mod tests {
         l.remove(k5);
         assert!(l.is_empty());
         assert_eq!(l.front(), None);
+    }
+
+    #[test]
+    fn displaced_and_removed_wakers_are_handed_back_to_the_caller() {
+        // A `static` vtable: `will_wake` compares vtable addresses, and Miri gives every use of
+        // a `const` one (as in `Waker::noop` or `Waker::from(Arc<impl Wake>)`) its own address.
+        use std::task::{RawWaker, RawWakerVTable};
+        static VTABLE: RawWakerVTable =
+            RawWakerVTable::new(|p| RawWaker::new(p, &VTABLE), |_| {}, |_| {}, |_| {});
+        let nop = |data: usize| {
+            let data = std::ptr::without_provenance::<()>(data);
+            // SAFETY: the vtable's functions do nothing and never read the data pointer.
+            unsafe { Waker::from_raw(RawWaker::new(data, &VTABLE)) }
+        };
+        let waker = nop(1);
+        let mut l = WaitList::default();
+        let k = l.push_back(0u32, waker.clone());
+        assert!(l.has_waker_for(k, &waker));
+        assert!(!l.has_waker_for(k, &nop(2)));
+        assert!(l.replace_waker(k, Waker::noop().clone()).is_some());
+        let (v, w) = l.remove(k);
+        assert_eq!((v, w.is_some()), (0, true));
+        let k = l.push_back(1, Waker::noop().clone());
+        assert!(l.pop_front(|_| {}).is_some());
+        assert!(l.remove(k).1.is_none(), "the server took the waker");
     }
 }

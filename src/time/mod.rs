@@ -47,11 +47,17 @@ fn register(timer: &TimerCell, cx: &Context<'_>) {
     let Action::Waker(slot) = &timer.action else {
         unreachable!("async timers are waker-driven")
     };
-    let mut slot = slot.borrow_mut();
-    match &*slot {
-        Some(w) if w.will_wake(cx.waker()) => {}
-        _ => *slot = Some(cx.waker().clone()),
+    if slot
+        .borrow()
+        .as_ref()
+        .is_some_and(|w| w.will_wake(cx.waker()))
+    {
+        return;
     }
+    // Cloned, and the old waker dropped, with no borrow held: either may run any code.
+    let new = cx.waker().clone();
+    let old = slot.borrow_mut().replace(new);
+    drop(old);
 }
 
 #[cold]
