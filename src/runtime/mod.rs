@@ -31,6 +31,7 @@ pub(crate) mod immediates;
 pub(crate) mod microtasks;
 mod observers;
 mod phases;
+mod shutdown;
 mod tasks;
 
 pub use handle::{Builder, EventLoop, block_on, loop_stats, loop_time, run, spawn};

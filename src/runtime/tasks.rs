@@ -1,5 +1,5 @@
 //! Spawning, polling, aborting and yielding tasks (and the `block_on` future, polled as a task
-//! with a reserved key), and freeing them all when the loop is dropped.
+//! with a reserved key). Freeing them when the loop is dropped is `shutdown.rs`.
 
 use super::*;
 
@@ -136,36 +136,5 @@ impl LoopState {
             Poll::Ready(()) => self.main_pending.set(false),
             Poll::Pending => *self.main.borrow_mut() = Some(fut),
         }
-    }
-
-    // ----- shutdown -------------------------------------------------------------------------
-
-    /// Cancels every task and drops every queued callback and timer (loop drop).
-    pub(super) fn shutdown(&self) {
-        crate::task::inbox::registry::remove(self.id);
-        self.remote.close();
-        // Dropping a future or callback may spawn or queue more work: repeat until quiet.
-        for _ in 0..16 {
-            let tasks: Vec<TaskSlot> = self.tasks.borrow_mut().drain().collect();
-            let timers = self.timers.take_all();
-            let idle = tasks.is_empty() && timers.is_empty() && self.queues.is_empty();
-            for slot in &tasks {
-                slot.task.cancel();
-            }
-            drop(tasks);
-            for t in timers {
-                self.timers.clear(&t);
-                if let crate::time::timers::Action::Waker(w) = &t.action {
-                    let w = w.borrow_mut().take();
-                    drop(w);
-                }
-            }
-            self.queues.clear();
-            self.immediates.clear();
-            if idle {
-                break;
-            }
-        }
-        self.pool.shutdown();
     }
 }
