@@ -14,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group};
-use executor::{Bridge, EventLoop};
+use executor::{EventLoop, threads::Bridge};
 
 /// Set in the child process's environment: be the child (one call, print the result).
 const CHILD: &str = "EXECUTOR_BRIDGE_CHILD";

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion};
 use executor::EventLoop;
 use executor::chunk::Strategy;
+use executor::demo::prime::PrimeSearch;
 use executor::observe::{ProbeConfig, ProbeReport, probe_prime_search};
-use executor::prime::PrimeSearch;
 
 const SIZES: [u32; 2] = [20_000, 100_000];
 

@@ -9,7 +9,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use executor::{Cluster, Placement};
+use executor::{threads::Cluster, threads::Placement};
 
 const USAGE: &str = "usage: cluster_primes [--jobs K] [--loops N] [--nth M] [--least-loaded]
   --jobs K        independent searches per run (1..=10000, default 8)
@@ -69,7 +69,9 @@ fn run(args: &Args, loops: usize) -> std::io::Result<(Duration, Vec<u64>, Vec<u6
     let nth = args.nth;
     let start = Instant::now();
     let handles: Vec<_> = (0..args.jobs)
-        .map(|_| cluster.spawn(move || async move { executor::prime::find_nth_prime(nth as u32) }))
+        .map(|_| {
+            cluster.spawn(move || async move { executor::demo::prime::find_nth_prime(nth as u32) })
+        })
         .collect();
     let answers = handles
         .into_iter()

@@ -10,7 +10,7 @@ use std::time::Duration;
 use executor::chunk::Strategy;
 use executor::observe::{ProbeConfig, ProbeReport, probe_prime_search, render_profile_svg};
 use executor::observe::{Trace, TraceFormat, TraceRecorder, write_trace_file};
-use executor::{EventLoop, MissedTickBehavior};
+use executor::{EventLoop, time::MissedTickBehavior};
 
 const USAGE: &str = "\
 usage: interval_vs_prime [options]

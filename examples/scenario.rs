@@ -1,4 +1,4 @@
-//! Runs a scenario (see `executor::scenario`) read on standard input and prints one label per
+//! Runs a scenario (see `executor::demo::scenario`) read on standard input and prints one label per
 //! line, in the order the callbacks ran: `cargo run --release --example scenario < FILE.scn`.
 
 use std::io::Read;
@@ -10,14 +10,14 @@ fn main() -> ExitCode {
         eprintln!("scenario: cannot read standard input: {e}");
         return ExitCode::from(2);
     }
-    let program = match executor::scenario::parse(&src) {
+    let program = match executor::demo::scenario::parse(&src) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("scenario: malformed scenario: {e}");
             return ExitCode::from(2);
         }
     };
-    let labels = executor::scenario::run(&program);
+    let labels = executor::demo::scenario::run(&program);
     let mut out = labels.join("\n");
     if !out.is_empty() {
         out.push('\n');

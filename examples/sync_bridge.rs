@@ -9,7 +9,7 @@ use std::process::{Command, ExitCode};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use executor::{Bridge, EventLoop};
+use executor::{EventLoop, threads::Bridge};
 
 /// The trivial async function every path calls (the same one `--child` runs in the process path).
 async fn trivial(x: u64) -> u64 {

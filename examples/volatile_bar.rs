@@ -18,7 +18,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use executor::sync::Mutex;
-use executor::{interval, sleep, spawn};
+use executor::{sleep, spawn, time::interval};
 use spin_lock::SpinLock;
 
 /// foo's period and number of ticks.

@@ -39,18 +39,32 @@
 //!
 //! | Node.js | executor |
 //! |---|---|
-//! | `setTimeout(cb, ms)` | [`set_timeout`]`(Duration, cb)` → [`TimerHandle`] |
+//! | `setTimeout(cb, ms)` | [`set_timeout`]`(Duration, cb)` → [`node::TimerHandle`] |
 //! | `setInterval(cb, ms)` | [`set_interval`] |
-//! | `setImmediate(cb)` | [`set_immediate`] → [`ImmediateHandle`] |
+//! | `setImmediate(cb)` | [`set_immediate`] → [`node::ImmediateHandle`] |
 //! | `process.nextTick(cb)` | [`next_tick`] |
 //! | `queueMicrotask(cb)` | [`queue_microtask`] |
 //! | `await new Promise(r => setImmediate(r))` | [`yield_now`]`().await` |
 //! | `await setTimeout(ms)` (timers/promises) | [`sleep`]`(Duration).await` |
 //! | a `worker_threads` job / libuv `uv_queue_work` | [`offload`]`(closure).await` |
-//! | a Worker + `Atomics.wait` to call async code synchronously | [`Bridge::call`] |
-//! | `cluster` (more processes, more loops) | [`Cluster`] |
+//! | a Worker + `Atomics.wait` to call async code synchronously | [`threads::Bridge::call`] |
+//! | `cluster` (more processes, more loops) | [`threads::Cluster`] |
 //! | `net.createServer()` / `net.connect()` | [`net::TcpListener`] / [`net::TcpStream`] |
 //! | `perf_hooks.monitorEventLoopDelay`, tracing, `--cpu-prof`-style tools | [`observe`] |
+//!
+//! # The crate, as the loop's diagram
+//! | module | what it holds |
+//! |---|---|
+//! | the root | the loop ([`EventLoop`], [`Builder`], [`run`], [`block_on`], [`spawn`], [`loop_time`], [`loop_stats`]) and the everyday verbs: the Node.js-named callbacks, [`sleep`], [`yield_now`], [`offload`] |
+//! | [`node`] | the Node.js-named callback API and its handles ([`node::TimerHandle`], [`node::ImmediateHandle`]) |
+//! | [`task`] | spawned tasks: [`JoinHandle`], [`task::JoinError`], [`task::YieldNow`] |
+//! | [`time`] | the timers phase's futures: [`time::sleep_until`], [`time::interval`], [`time::timeout`], [`time::MissedTickBehavior`] |
+//! | [`net`] | TCP sockets driven by the poll phase |
+//! | [`threads`] | loops and pools on other threads: the offload pool, [`threads::Bridge`], [`threads::Cluster`] |
+//! | [`sync`] | locks and a run-once cell for the tasks of one loop |
+//! | [`chunk`] | cutting CPU-bound work into chunks that yield to the loop |
+//! | [`observe`] | seeing and counting what the loop runs: delay monitor, stall detector, trace recorder, tick probe |
+//! | [`demo`] | not the executor: the demo workload (the n-th prime) and the scenario language |
 
 #![warn(
     missing_docs,
@@ -59,35 +73,27 @@
     clippy::undocumented_unsafe_blocks
 )]
 
-// The tree is the loop's diagram (docs/design.md opens with the map):
-// runtime/ the loop and its phases; task/ what it polls; time/ the timers phase and its
-// futures; io/ the poll phase's sources; threads/ loops and pools on other threads;
-// callbacks the Node.js-named front; sync/ locks for one loop; chunk cutting CPU work;
-// observe/ seeing and counting what the loop runs; demo/ the workload and the test language.
+// The tree is the loop's diagram (docs/design.md opens with the map): runtime/ the loop and its
+// phases; task/ what it polls; time/ the timers phase and its futures; io/ the poll phase's
+// sources; threads/ loops and pools on other threads; node the Node.js-named front; sync/ locks
+// for one loop; chunk cutting CPU work; observe/ seeing and counting; demo/ the workload and the
+// test language.
 pub mod chunk;
 pub mod demo;
 mod io;
-mod node;
+pub mod node;
 pub mod observe;
 mod runtime;
 pub mod sync;
-mod task;
-mod threads;
-mod time;
+pub mod task;
+pub mod threads;
+pub mod time;
 
-pub use demo::{prime, scenario};
 #[cfg(all(unix, not(miri)))]
 pub use io::net;
 
-pub use node::{
-    ImmediateHandle, TIMEOUT_MAX, TIMEOUT_MIN, TimerHandle, next_tick, queue_microtask,
-    set_immediate, set_interval, set_timeout,
-};
+pub use node::{next_tick, queue_microtask, set_immediate, set_interval, set_timeout};
 pub use runtime::{Builder, EventLoop, LoopStats, block_on, loop_stats, loop_time, run, spawn};
-pub use task::yield_now::{YieldNow, yield_now};
-pub use task::{JoinError, JoinHandle};
-pub use threads::bridge::{Bridge, BridgeError};
-pub use threads::cluster::{Cluster, ClusterBuilder, ClusterHandle, ClusterReport, Placement};
-pub use threads::offload::{Offload, offload};
-pub use time::timers::MissedTickBehavior;
-pub use time::{Elapsed, Interval, Sleep, Timeout, interval, sleep, sleep_until, timeout};
+pub use task::{JoinHandle, yield_now};
+pub use threads::offload;
+pub use time::sleep;

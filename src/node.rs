@@ -175,7 +175,7 @@ fn new_timer(api: &str, delay: Duration, repeat: bool, f: Box<dyn FnMut()>) -> T
 }
 
 /// Starts a callback timer of exactly `delay` (not clamped to 1 ms: the meters of `observe`
-/// sample at periods below Node.js's minimum, as [`interval`](crate::interval) may). `delay`
+/// sample at periods below Node.js's minimum, as [`interval`](crate::time::interval) may). `delay`
 /// must be non-zero.
 pub(crate) fn callback_timer(
     api: &str,
@@ -229,7 +229,7 @@ pub fn set_timeout(delay: Duration, f: impl FnMut() + 'static) -> TimerHandle {
 /// let runs = Rc::new(Cell::new(0));
 /// let r = runs.clone();
 /// executor::run(move || {
-///     let handle = Rc::new(Cell::new(None::<executor::TimerHandle>));
+///     let handle = Rc::new(Cell::new(None::<executor::node::TimerHandle>));
 ///     let h = handle.clone();
 ///     handle.set(Some(executor::set_interval(Duration::from_millis(1), move || {
 ///         r.set(r.get() + 1);

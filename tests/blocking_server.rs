@@ -41,7 +41,7 @@ fn side_by_side(mode: Mode) -> Run {
         measure(mode, NTH, Duration::from_millis(10), 3, 400)
     });
     println!("{TABLE_HEADER}\n{}", table_row(&run));
-    assert_eq!(run.prime, executor::prime::find_nth_prime(NTH));
+    assert_eq!(run.prime, executor::demo::prime::find_nth_prime(NTH));
     assert!(
         run.homes.iter().all(|h| h.ok),
         "every /home is answered: {run:?}"

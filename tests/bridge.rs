@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{EXIT_FLAG, LIMIT, SlowDropFlag, within};
-use executor::{Bridge, BridgeError};
+use executor::{threads::Bridge, threads::BridgeError};
 
 #[test]
 fn bridge_is_send_and_sync() {

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{LIMIT, within};
-use executor::{Cluster, ClusterHandle, Placement};
+use executor::{threads::Cluster, threads::ClusterHandle, threads::Placement};
 
 #[test]
 fn cluster_types_are_send_and_sync() {

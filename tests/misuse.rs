@@ -31,10 +31,10 @@ fn api_without_a_running_loop_names_the_call() {
     }));
     assert!(m.contains("sleep"), "{m}");
     let m = panic_message(catch_unwind(|| {
-        drop(executor::timeout(Duration::from_millis(1), async {}));
+        drop(executor::time::timeout(Duration::from_millis(1), async {}));
     }));
     assert!(
-        m.contains("executor::timeout needs a running event loop"),
+        m.contains("executor::time::timeout needs a running event loop"),
         "{m}"
     );
 }
@@ -66,7 +66,7 @@ fn block_on_inside_run_callback_is_refused() {
 fn zero_interval_is_refused() {
     let m = panic_message(catch_unwind(|| {
         executor::block_on(async {
-            let _ = executor::interval(Duration::ZERO);
+            let _ = executor::time::interval(Duration::ZERO);
         });
     }));
     assert!(m.contains("period must be non-zero"), "{m}");
@@ -85,7 +85,7 @@ fn huge_callback_delay_is_refused() {
 #[test]
 fn duration_max_sleep_means_never_and_does_not_panic() {
     let r = executor::block_on(async {
-        executor::timeout(Duration::from_millis(2), sleep(Duration::MAX)).await
+        executor::time::timeout(Duration::from_millis(2), sleep(Duration::MAX)).await
     });
     assert!(r.is_err());
 }
@@ -121,8 +121,8 @@ fn huge_interval_periods_are_refused_or_mean_never() {
     // represent means a first tick that never comes (and no panic).
     let never = EventLoop::new().block_on(async {
         use futures::StreamExt;
-        let mut iv = executor::interval(Duration::MAX);
-        executor::timeout(Duration::from_millis(5), iv.next())
+        let mut iv = executor::time::interval(Duration::MAX);
+        executor::time::timeout(Duration::from_millis(5), iv.next())
             .await
             .is_err()
     });

@@ -12,8 +12,8 @@ use std::time::Duration;
 use common::{busy, within};
 use executor::observe::{Trace, TraceRecorder, chrome_trace_json, render_timeline_svg};
 use executor::{
-    EventLoop, TimerHandle, next_tick, queue_microtask, set_immediate, set_interval, set_timeout,
-    sleep, spawn, yield_now,
+    EventLoop, next_tick, node::TimerHandle, queue_microtask, set_immediate, set_interval,
+    set_timeout, sleep, spawn, yield_now,
 };
 use serde_json::Value;
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures::{AsyncReadExt, AsyncWriteExt};
 
 use executor::net::{TcpListener, TcpStream};
-use executor::{EventLoop, spawn, timeout, yield_now};
+use executor::{EventLoop, spawn, time::timeout, yield_now};
 
 /// Echoes until end of stream; returns how the connection ended.
 async fn echo(mut conn: TcpStream) -> std::io::Result<()> {

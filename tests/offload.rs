@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{EXIT_FLAG, LIMIT, SlowDropFlag, within};
-use executor::{EventLoop, Offload, offload};
+use executor::{EventLoop, offload, threads::Offload};
 
 fn pool_of(n: usize) -> EventLoop {
     let mut b = EventLoop::builder();

@@ -251,7 +251,7 @@ fn an_interval_whose_callback_panics_is_still_armed_when_the_loop_runs_again() {
         let t = ticks.clone();
         let r = catch_unwind(AssertUnwindSafe(|| {
             ev.run(|| {
-                let handle: Rc<RefCell<Option<executor::TimerHandle>>> = Rc::default();
+                let handle: Rc<RefCell<Option<executor::node::TimerHandle>>> = Rc::default();
                 let h = handle.clone();
                 *handle.borrow_mut() = Some(executor::set_interval(
                     Duration::from_millis(2),
@@ -282,7 +282,7 @@ fn dropping_the_loop_frees_a_fired_timeout_that_holds_its_own_handle() {
     let ev = EventLoop::new();
     ev.run(|| {
         let t = Tracked::new(&live);
-        let me: Rc<RefCell<Option<executor::TimerHandle>>> = Rc::default();
+        let me: Rc<RefCell<Option<executor::node::TimerHandle>>> = Rc::default();
         let m = me.clone();
         // The callback keeps its handle (to `refresh` it later, say): a cycle through the timer.
         *me.borrow_mut() = Some(set_timeout(Duration::from_millis(1), move || {

@@ -150,7 +150,7 @@ fn yield_now_inside_join_uses_the_combinators_waker() {
 fn interval_stream_ticks_in_order() {
     use futures::StreamExt;
     let ticks = executor::block_on(async {
-        executor::interval(Duration::from_millis(2))
+        executor::time::interval(Duration::from_millis(2))
             .take(4)
             .collect::<Vec<_>>()
             .await
@@ -164,7 +164,7 @@ fn interval_stream_ticks_in_order() {
 }
 
 /// Takes the ticks of `iv` that are ready right now (without waiting), with their due times.
-async fn ready_ticks(iv: &mut executor::Interval) -> Vec<std::time::Instant> {
+async fn ready_ticks(iv: &mut executor::time::Interval) -> Vec<std::time::Instant> {
     let mut out = Vec::new();
     while let std::task::Poll::Ready(t) = futures::poll!(std::pin::pin!(iv.tick())) {
         out.push(t);
@@ -174,11 +174,11 @@ async fn ready_ticks(iv: &mut executor::Interval) -> Vec<std::time::Instant> {
 
 #[test]
 fn a_late_interval_consumer_gets_one_tick_with_skip_and_the_backlog_with_burst() {
-    use executor::MissedTickBehavior::{Burst, Skip};
+    use executor::time::MissedTickBehavior::{Burst, Skip};
     let period = Duration::from_millis(10);
     for missed in [Skip, Burst] {
         let ready = executor::block_on(async {
-            let mut iv = executor::interval(period);
+            let mut iv = executor::time::interval(period);
             iv.set_missed_tick_behavior(missed);
             iv.tick().await;
             // The consumer looks away for five periods and more; the loop keeps running.

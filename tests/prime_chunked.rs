@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use executor::EventLoop;
 use executor::chunk::{ChunkObserver, Chunker, Strategy};
+use executor::demo::prime::{find_nth_prime, find_nth_prime_chunked, find_nth_prime_with};
 use executor::observe::{ProbeConfig, TickProbe, probe_prime_search};
-use executor::prime::{find_nth_prime, find_nth_prime_chunked, find_nth_prime_with};
 
 fn strategies() -> Vec<Strategy> {
     vec![
@@ -80,8 +80,8 @@ fn burst_lets_late_ticks_catch_up_between_chunks() {
             probe.finish()
         })
     };
-    let skip = run(executor::MissedTickBehavior::Skip);
-    let burst = run(executor::MissedTickBehavior::Burst);
+    let skip = run(executor::time::MissedTickBehavior::Skip);
+    let burst = run(executor::time::MissedTickBehavior::Burst);
     assert!(skip.between_max <= 1, "{skip:?}");
     assert!(burst.between_max > 1, "{burst:?}");
 }
@@ -104,7 +104,7 @@ fn dropping_the_search_stops_it_and_the_loop_stays_usable() {
         chunker.set_observer(s2);
         // Far too big to finish before the timeout.
         let search = async move { find_nth_prime_chunked(50_000_000, &mut chunker).await };
-        executor::timeout(Duration::from_millis(20), search).await
+        executor::time::timeout(Duration::from_millis(20), search).await
     });
     assert!(r.is_err(), "the search cannot have finished");
     let chunks_at_drop = seen.0.get();
@@ -128,7 +128,7 @@ fn a_cancelled_probed_search_leaves_no_interval_behind() {
                 Strategy::Batch(1000),
                 ProbeConfig::every(Duration::from_millis(1)),
             );
-            executor::timeout(Duration::from_millis(20), search).await
+            executor::time::timeout(Duration::from_millis(20), search).await
         });
         assert!(r.is_err(), "the search cannot have finished");
         // The probe's interval went with the probe: nothing keeps the loop alive (a forgotten
@@ -228,7 +228,8 @@ fn a_dropped_offloaded_search_frees_its_worker() {
             // taken (either path must free the worker).
             executor::sleep(Duration::from_millis(50)).await;
             search.abort();
-            let next = executor::timeout(Duration::from_secs(30), executor::offload(|| 42)).await;
+            let next =
+                executor::time::timeout(Duration::from_secs(30), executor::offload(|| 42)).await;
             assert_eq!(
                 next.expect("the worker is still busy with the dropped search")
                     .unwrap(),

@@ -46,9 +46,9 @@ fn scenarios_match_node_output() {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let src = fs::read_to_string(path).unwrap();
         let expected = lines(&fs::read_to_string(path.with_extension("out")).unwrap());
-        let program = executor::scenario::parse(&src)
+        let program = executor::demo::scenario::parse(&src)
             .unwrap_or_else(|e| panic!("{name}: does not parse: {e}"));
-        let ours = executor::scenario::run(&program);
+        let ours = executor::demo::scenario::run(&program);
         if ours != expected {
             failures.push(format!("{name}:\n  node: {expected:?}\n  ours: {ours:?}"));
         }
@@ -86,7 +86,7 @@ fn malformed_scenarios_are_refused_with_a_position() {
         }
         n += 1;
         let src = fs::read_to_string(&path).unwrap();
-        let err = executor::scenario::parse(&src)
+        let err = executor::demo::scenario::parse(&src)
             .expect_err(&format!("{} should be refused", path.display()));
         let msg = err.to_string();
         assert!(msg.starts_with("line "), "{msg}");

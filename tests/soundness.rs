@@ -24,7 +24,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use common::BOUND;
 use executor::sync::{Mutex, Notify, RwLockReadGuard, Semaphore};
-use executor::{Bridge, Cluster, EventLoop, JoinHandle, spawn, yield_now};
+use executor::{EventLoop, JoinHandle, spawn, threads::Bridge, threads::Cluster, yield_now};
 
 // ----- the address-check future ------------------------------------------------------------
 
@@ -435,7 +435,7 @@ fn a_loop_dropped_with_a_panicking_destructor_still_frees_the_tasks_after_it() {
 }
 
 /// The result of a task whose loop is gone, read by polling its handle once.
-struct EventLoopGone(executor::JoinError);
+struct EventLoopGone(executor::task::JoinError);
 
 impl EventLoopGone {
     fn of<T: std::fmt::Debug>(h: JoinHandle<T>) -> Self {

@@ -44,11 +44,11 @@ use futures::channel::oneshot;
 use futures::{AsyncReadExt, AsyncWriteExt, FutureExt};
 
 use executor::chunk::{Chunker, Strategy};
-use executor::net::{TcpListener, TcpStream};
-use executor::prime::{
+use executor::demo::prime::{
     CANCEL_CHECK_EVERY, PrimeSearch, find_nth_prime_chunked, find_nth_prime_until,
 };
-use executor::{sleep, spawn, timeout};
+use executor::net::{TcpListener, TcpStream};
+use executor::{sleep, spawn, time::timeout};
 
 use accept_errors::AcceptErrors;
 use heavy::{HeavyLimit, Permit};

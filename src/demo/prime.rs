@@ -157,8 +157,8 @@ impl PrimeSearch {
 /// The `nth` prime, computed synchronously: blocks the loop until done (the baseline).
 ///
 /// ```
-/// assert_eq!(executor::prime::find_nth_prime(1), 2);
-/// assert_eq!(executor::prime::find_nth_prime(100), 541);
+/// assert_eq!(executor::demo::prime::find_nth_prime(1), 2);
+/// assert_eq!(executor::demo::prime::find_nth_prime(100), 541);
 /// ```
 ///
 /// # Panics
@@ -172,8 +172,8 @@ pub fn find_nth_prime(nth: u32) -> u64 {
 ///
 /// ```
 /// use std::sync::atomic::AtomicBool;
-/// assert_eq!(executor::prime::find_nth_prime_until(1000, &AtomicBool::new(false)), Some(7919));
-/// assert_eq!(executor::prime::find_nth_prime_until(5_000_000, &AtomicBool::new(true)), None);
+/// assert_eq!(executor::demo::prime::find_nth_prime_until(1000, &AtomicBool::new(false)), Some(7919));
+/// assert_eq!(executor::demo::prime::find_nth_prime_until(5_000_000, &AtomicBool::new(true)), None);
 /// ```
 ///
 /// # Panics
@@ -192,7 +192,7 @@ pub fn find_nth_prime_until(nth: u32, cancel: &AtomicBool) -> Option<u64> {
 /// use executor::chunk::{Chunker, Strategy};
 /// let p = executor::block_on(async {
 ///     let mut chunker = Chunker::new(Strategy::Batch(50));
-///     executor::prime::find_nth_prime_chunked(1000, &mut chunker).await
+///     executor::demo::prime::find_nth_prime_chunked(1000, &mut chunker).await
 /// });
 /// assert_eq!(p, 7919);
 /// ```

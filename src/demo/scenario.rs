@@ -28,8 +28,8 @@
 //! Tokenizing and parsing take time linear in the input's length.
 //!
 //! ```
-//! let program = executor::scenario::parse("log main tick t { } micro m { }").unwrap();
-//! assert_eq!(executor::scenario::run(&program), ["main", "t", "m"]);
+//! let program = executor::demo::scenario::parse("log main tick t { } micro m { }").unwrap();
+//! assert_eq!(executor::demo::scenario::run(&program), ["main", "t", "m"]);
 //! ```
 
 use std::cell::{Cell, RefCell};
@@ -39,7 +39,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::{
-    EventLoop, ImmediateHandle, TimerHandle, next_tick, queue_microtask, set_immediate,
+    EventLoop, next_tick, node::ImmediateHandle, node::TimerHandle, queue_microtask, set_immediate,
     set_interval, set_timeout,
 };
 
@@ -332,7 +332,7 @@ impl<'a> Parser<'a> {
 /// Parses a scenario.
 ///
 /// ```
-/// let err = executor::scenario::parse("timeout t x { }").unwrap_err();
+/// let err = executor::demo::scenario::parse("timeout t x { }").unwrap_err();
 /// assert_eq!((err.line, err.column, err.token.as_deref()), (1, 11, Some("x")));
 /// ```
 pub fn parse(src: &str) -> Result<Vec<Op>, ParseError> {

@@ -25,7 +25,7 @@ use hdrhistogram::Histogram;
 
 use super::meter;
 use crate::runtime::context;
-use crate::{MissedTickBehavior, TIMEOUT_MAX, TIMEOUT_MIN, TimerHandle};
+use crate::{node::TIMEOUT_MAX, node::TIMEOUT_MIN, node::TimerHandle, time::MissedTickBehavior};
 
 /// The longest delay the histogram tells apart (longer ones are recorded as this), in ns.
 const HIGHEST_NS: u64 = 3_600 * 1_000_000_000;
@@ -58,7 +58,7 @@ const SIGFIG: u8 = 3;
 /// ```
 ///
 /// # Panics
-/// If `resolution` exceeds [`TIMEOUT_MAX`](crate::TIMEOUT_MAX).
+/// If `resolution` exceeds [`TIMEOUT_MAX`](crate::node::TIMEOUT_MAX).
 #[track_caller]
 pub fn monitor_loop_delay(resolution: Duration) -> LoopDelayMonitor {
     LoopDelayMonitor::new(resolution)
@@ -101,7 +101,7 @@ impl LoopDelayMonitor {
     pub fn new(resolution: Duration) -> Self {
         assert!(
             resolution <= TIMEOUT_MAX,
-            "executor::monitor_loop_delay: a resolution of {resolution:?} is longer than the \
+            "executor::observe::monitor_loop_delay: a resolution of {resolution:?} is longer than the \
              maximum of {TIMEOUT_MAX:?}"
         );
         let hist = Histogram::new_with_bounds(1, HIGHEST_NS, SIGFIG)

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::node::callback_timer;
-use crate::{MissedTickBehavior, TimerHandle, loop_time};
+use crate::{loop_time, node::TimerHandle, time::MissedTickBehavior};
 
 /// One tick of a meter.
 #[derive(Clone, Copy, Debug)]
@@ -25,7 +25,7 @@ pub(crate) struct Tick {
 }
 
 /// Starts an interval of `period` on the running loop that calls `on_tick` on every tick. Unlike
-/// [`set_interval`](crate::set_interval), periods below 1 ms are kept (as [`interval`](crate::interval)
+/// [`set_interval`](crate::set_interval), periods below 1 ms are kept (as [`interval`](crate::time::interval)
 /// keeps them): a probe may sample faster than Node.js's timers can. The interval is referenced; `unref` the returned
 /// handle for a meter that must not keep the loop alive.
 ///

@@ -20,7 +20,7 @@
 //!     let probe = TickProbe::start(ProbeConfig::every(Duration::from_millis(1)));
 //!     let mut chunker = Chunker::new(Strategy::Slice(Duration::from_micros(200)));
 //!     chunker.set_observer(probe.observer());
-//!     let p = executor::prime::find_nth_prime_chunked(20_000, &mut chunker).await;
+//!     let p = executor::demo::prime::find_nth_prime_chunked(20_000, &mut chunker).await;
 //!     assert_eq!(p, 224_737);
 //!     probe.finish()
 //! });
@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use super::json::{Fixed, Object};
 use super::meter;
 use crate::chunk::{ChunkObserver, Chunker, Strategy};
-use crate::{MissedTickBehavior, TimerHandle};
+use crate::{node::TimerHandle, time::MissedTickBehavior};
 
 /// What the probe measures with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use crate::observe::Kind;
 use crate::runtime::LoopState;
 use crate::runtime::microtasks::Job;
 
-/// One `setImmediate` callback, shared with its [`ImmediateHandle`](crate::ImmediateHandle).
+/// One `setImmediate` callback, shared with its [`ImmediateHandle`](crate::node::ImmediateHandle).
 pub(crate) struct ImmediateCell {
     /// The callback; `None` once it ran or was cleared.
     pub(crate) callback: RefCell<Option<Box<dyn FnOnce()>>>,

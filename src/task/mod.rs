@@ -29,6 +29,8 @@ pub(crate) mod inbox;
 pub(crate) mod waker;
 pub(crate) mod yield_now;
 
+pub use yield_now::{YieldNow, yield_now};
+
 use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;

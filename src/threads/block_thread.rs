@@ -1,5 +1,5 @@
-//! Blocking a plain thread on a future by parking it: how [`Bridge::call`](crate::Bridge::call)
-//! and [`ClusterHandle::join`](crate::ClusterHandle::join) wait for another thread's loop.
+//! Blocking a plain thread on a future by parking it: how [`Bridge::call`](crate::threads::Bridge::call)
+//! and [`ClusterHandle::join`](crate::threads::ClusterHandle::join) wait for another thread's loop.
 //!
 //! `futures::executor::block_on` does the same but refuses to run inside another `futures`
 //! executor; this waiter has no such rule (the caller may be anywhere, even inside one of our

@@ -62,7 +62,7 @@ type Request = Box<dyn FnOnce() -> CallFuture + Send>;
 /// # Examples
 /// ```
 /// use std::time::Duration;
-/// let bridge = executor::Bridge::new().expect("worker thread");
+/// let bridge = executor::threads::Bridge::new().expect("worker thread");
 /// // Synchronous code, calling an async function and waiting for it:
 /// let answer = bridge.call(|| async {
 ///     executor::sleep(Duration::from_millis(1)).await;
@@ -102,13 +102,17 @@ impl Bridge {
     /// ```
     /// let mut b = executor::EventLoop::builder();
     /// b.offload_threads(1);
-    /// let bridge = executor::Bridge::with_builder(&b).unwrap();
+    /// let bridge = executor::threads::Bridge::with_builder(&b).unwrap();
     /// let n = bridge.call(|| async { executor::offload(|| 6 * 7).await.unwrap() });
     /// assert_eq!(n.unwrap(), 42);
     /// ```
     pub fn with_builder(builder: &Builder) -> io::Result<Bridge> {
-        let worker =
-            loop_thread::start("executor-bridge".into(), "executor::Bridge", builder, work)?;
+        let worker = loop_thread::start(
+            "executor-bridge".into(),
+            "executor::threads::Bridge",
+            builder,
+            work,
+        )?;
         Ok(Bridge {
             inbox: Some(worker.inbox),
             worker_id: worker.thread.thread().id(),
@@ -136,7 +140,7 @@ impl Bridge {
     /// on.
     ///
     /// ```
-    /// let bridge = executor::Bridge::new().unwrap();
+    /// let bridge = executor::threads::Bridge::new().unwrap();
     /// let err = bridge.call(|| async { u8::try_from(300).expect("boom") }).unwrap_err();
     /// assert!(err.panic_message().unwrap().starts_with("boom"));
     /// assert_eq!(bridge.call(|| async { 1 }).unwrap(), 1);
@@ -220,7 +224,7 @@ fn work(ev: &EventLoop, mut requests: mpsc::UnboundedReceiver<Request>) {
                 // stays consistent (its queues lost nothing), so rather than end the worker and
                 // fail every call in flight, report it as Node.js would and carry on serving.
                 eprintln!(
-                    "executor::Bridge: a callback on the worker loop panicked: {}; the worker \
+                    "executor::threads::Bridge: a callback on the worker loop panicked: {}; the worker \
                      carries on",
                     panic_message(&*payload).unwrap_or("(no message)")
                 );

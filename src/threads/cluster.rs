@@ -51,7 +51,7 @@ pub enum Placement {
 /// Builds a [`Cluster`].
 ///
 /// ```
-/// use executor::{Cluster, Placement};
+/// use executor::{threads::Cluster, threads::Placement};
 /// let cluster = Cluster::builder().loops(2).placement(Placement::LeastLoaded).build().unwrap();
 /// assert_eq!(cluster.loops(), 2);
 /// ```
@@ -73,7 +73,7 @@ impl ClusterBuilder {
     pub fn loops(&mut self, n: usize) -> &mut Self {
         assert!(
             n > 0,
-            "executor::ClusterBuilder::loops: a cluster needs at least one loop"
+            "executor::threads::ClusterBuilder::loops: a cluster needs at least one loop"
         );
         self.loops = Some(n);
         self
@@ -147,7 +147,7 @@ impl Member {
         let name = format!("executor-cluster-{index}");
         let started = loop_thread::start(
             name,
-            "executor::Cluster",
+            "executor::threads::Cluster",
             builder,
             move |ev, mut jobs: mpsc::UnboundedReceiver<Job>| {
                 let abort_inbox = abort.clone();
@@ -184,7 +184,7 @@ impl Member {
 ///
 /// # Examples
 /// ```
-/// let cluster = executor::Cluster::new(2).unwrap();
+/// let cluster = executor::threads::Cluster::new(2).unwrap();
 /// let handles: Vec<_> = (0..4u64)
 ///     .map(|i| cluster.spawn(move || async move { i * i }))
 ///     .collect();
@@ -402,7 +402,7 @@ impl<T> ClusterHandle<T> {
     pub fn join(self) -> Result<T, JoinError> {
         assert!(
             thread::current().id() != self.loop_thread,
-            "executor::ClusterHandle::join called on the loop that runs the job; this would \
+            "executor::threads::ClusterHandle::join called on the loop that runs the job; this would \
              deadlock. `.await` the handle instead"
         );
         crate::threads::block_thread::block_thread_on(self)

@@ -1,5 +1,5 @@
-//! A loop on a thread of its own, fed through an inbox: what [`Bridge`](crate::Bridge) and each
-//! loop of a [`Cluster`](crate::Cluster) are made of.
+//! A loop on a thread of its own, fed through an inbox: what [`Bridge`](crate::threads::Bridge) and each
+//! loop of a [`Cluster`](crate::threads::Cluster) are made of.
 //!
 //! The thread builds its [`EventLoop`] itself (a loop is `!Send`, so it can only be built where
 //! it runs) and reports whether that worked before `start` returns: a poller that cannot be

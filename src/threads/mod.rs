@@ -7,3 +7,7 @@ pub(crate) mod bridge;
 pub(crate) mod cluster;
 pub(crate) mod loop_thread;
 pub(crate) mod offload;
+
+pub use bridge::{Bridge, BridgeError};
+pub use cluster::{Cluster, ClusterBuilder, ClusterHandle, ClusterReport, Placement};
+pub use offload::{Offload, offload};

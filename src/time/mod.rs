@@ -6,6 +6,8 @@
 
 pub(crate) mod timers;
 
+pub use timers::MissedTickBehavior;
+
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
@@ -18,7 +20,7 @@ use futures::Stream;
 use pin_project_lite::pin_project;
 
 use crate::runtime::context;
-use crate::time::timers::{Action, MissedTickBehavior, TimerCell};
+use crate::time::timers::{Action, TimerCell};
 
 /// Creates a waker-driven timer on the running loop.
 #[track_caller]
@@ -126,7 +128,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// If no loop is running on this thread.
 #[track_caller]
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    let (timer, _) = waker_timer("sleep_until", Duration::ZERO, false);
+    let (timer, _) = waker_timer("time::sleep_until", Duration::ZERO, false);
     with_owner(&timer, |inner| inner.timers.start_at(&timer, deadline));
     Sleep { timer }
 }
@@ -201,7 +203,7 @@ impl fmt::Debug for Interval {
 /// use std::time::Duration;
 /// use futures::StreamExt;
 /// executor::block_on(async {
-///     let ticks: Vec<_> = executor::interval(Duration::from_millis(1)).take(3).collect().await;
+///     let ticks: Vec<_> = executor::time::interval(Duration::from_millis(1)).take(3).collect().await;
 ///     assert!(ticks[0] < ticks[1] && ticks[1] < ticks[2]);
 /// });
 /// ```
@@ -209,9 +211,9 @@ impl fmt::Debug for Interval {
 pub fn interval(period: Duration) -> Interval {
     assert!(
         !period.is_zero(),
-        "executor::interval: the period must be non-zero"
+        "executor::time::interval: the period must be non-zero"
     );
-    let (timer, now) = waker_timer("interval", period, true);
+    let (timer, now) = waker_timer("time::interval", period, true);
     with_owner(&timer, |inner| inner.timers.start(&timer, now));
     Interval { timer }
 }
@@ -317,14 +319,14 @@ pin_project! {
 /// use std::time::Duration;
 /// executor::block_on(async {
 ///     let slow = executor::sleep(Duration::from_secs(60));
-///     assert!(executor::timeout(Duration::from_millis(1), slow).await.is_err());
-///     assert_eq!(executor::timeout(Duration::from_secs(1), async { 5 }).await, Ok(5));
+///     assert!(executor::time::timeout(Duration::from_millis(1), slow).await.is_err());
+///     assert_eq!(executor::time::timeout(Duration::from_secs(1), async { 5 }).await, Ok(5));
 /// });
 /// ```
 #[track_caller]
 pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
     // Name this call, not the `sleep` inside it, when no loop runs.
-    crate::runtime::context::with_current("timeout", |_| ());
+    crate::runtime::context::with_current("time::timeout", |_| ());
     Timeout {
         future,
         sleep: sleep(duration),

@@ -45,7 +45,7 @@ pub enum MissedTickBehavior {
     /// Node.js's `setInterval`: a late tick runs once, and the next one is due one period after
     /// the loop time at which the late one ran. Missed ticks are skipped, so an interval runs at
     /// most once per timers phase. (Unlike tokio's `Skip`, the schedule is not kept aligned to
-    /// the original start.) An [`Interval`](crate::Interval) stream whose consumer is late
+    /// the original start.) An [`Interval`](crate::time::Interval) stream whose consumer is late
     /// likewise holds one tick for it, not one per period missed.
     #[default]
     Skip,

@@ -17,7 +17,7 @@ pub const BOUND: Duration = Duration::from_secs(5);
 /// Runs `fut` on a new loop, failing if it has not finished within [`BOUND`].
 pub fn run_bounded<F: Future>(fut: F) -> F::Output {
     executor::block_on(async {
-        executor::timeout(BOUND, fut)
+        executor::time::timeout(BOUND, fut)
             .await
             .expect("the test did not finish in time: a waiter was never woken")
     })
