@@ -6,7 +6,7 @@
 //! Workloads (a fresh loop per run; only `block_on` is timed, the monitors are started before
 //! and stopped or finished after the clock):
 //! - `batch1000_100000`: the 100,000th prime searched with `Strategy::Batch(1000)` beside a 1 ms
-//!   interval (`probe_prime_search`, as `benches/ticks.rs` runs it): plain, stall detector, trace
+//!   interval (`prime::probe_search`, as `benches/ticks.rs` runs it): plain, stall detector, trace
 //!   recorder (default limit), delay monitor, all three. The target: recording costs
 //!   under 10% here.
 //! - `every_20000`: the 20,000th prime with `Strategy::Every` (one yield per candidate, about
@@ -39,11 +39,12 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use executor::EventLoop;
 use executor::chunk::Strategy;
+use executor::demo::prime::probe_search;
+use executor::observe::ProbeConfig;
 use executor::observe::{
     DelaySummary, StallDetector, TraceRecorder, TraceSpan, monitor_loop_delay,
 };
 use executor::observe::{LoopObserver, Span};
-use executor::observe::{ProbeConfig, probe_prime_search};
 
 /// Yields in the yield microbenchmark.
 const YIELDS: u32 = 1_000_000;
@@ -218,7 +219,7 @@ fn run_once(work: Work, variant: Variant) -> Outcome {
         let answer = match work {
             Work::Search(nth, s) => {
                 let config = ProbeConfig::every(Duration::from_millis(1));
-                let (p, report) = probe_prime_search(nth, s, config).await;
+                let (p, report) = probe_search(nth, s, config).await;
                 black_box(report);
                 p
             }

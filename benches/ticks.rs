@@ -15,26 +15,26 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion};
 use executor::EventLoop;
 use executor::chunk::Strategy;
-use executor::demo::prime::PrimeSearch;
-use executor::observe::{ProbeConfig, ProbeReport, probe_prime_search};
+use executor::demo::prime::{Mode, PrimeSearch, probe_search};
+use executor::observe::{ProbeConfig, ProbeReport};
 
 const SIZES: [u32; 2] = [20_000, 100_000];
 
-fn strategies() -> Vec<Strategy> {
+fn strategies() -> Vec<Mode> {
     let us = Duration::from_micros;
     vec![
-        Strategy::Sync,
-        Strategy::Every,
-        Strategy::Batch(1000),
-        Strategy::Slice(us(500)),
-        Strategy::Adaptive { target: us(500) },
-        Strategy::Offload,
+        Mode::Sync,
+        Strategy::Every.into(),
+        Strategy::Batch(1000).into(),
+        Strategy::Slice(us(500)).into(),
+        Strategy::Adaptive { target: us(500) }.into(),
+        Mode::Offload,
     ]
 }
 
-fn probed(nth: u32, s: Strategy) -> ProbeReport {
+fn probed(nth: u32, s: Mode) -> ProbeReport {
     let config = ProbeConfig::every(Duration::from_millis(1));
-    let (p, report) = EventLoop::new().block_on(probe_prime_search(nth, s, config));
+    let (p, report) = EventLoop::new().block_on(probe_search(nth, s, config));
     std::hint::black_box(p);
     report
 }

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use executor::chunk::Strategy;
-use executor::observe::{ProbeConfig, ProbeReport, probe_prime_search, render_profile_svg};
+use executor::demo::prime::{Mode, probe_search};
+use executor::observe::{ProbeConfig, ProbeReport, render_profile_svg};
 use executor::observe::{Trace, TraceFormat, TraceRecorder, write_trace_file};
 use executor::{EventLoop, time::MissedTickBehavior};
 
@@ -37,7 +38,7 @@ usage: interval_vs_prime [options]
 struct Args {
     nth: u32,
     interval: Duration,
-    strategies: Vec<Strategy>,
+    strategies: Vec<Mode>,
     missed: MissedTickBehavior,
     json: bool,
     svg: Option<String>,
@@ -105,14 +106,14 @@ fn parse_args() -> Result<Option<Args>, String> {
     let mut strategies = Vec::new();
     for n in &names {
         strategies.push(match n.as_str() {
-            "sync" => Strategy::Sync,
-            "every" => Strategy::Every,
-            "batch" => Strategy::Batch(batch),
-            "slice" => Strategy::Slice(Duration::from_micros(slice_us)),
-            "adaptive" => Strategy::Adaptive {
+            "sync" => Mode::Sync,
+            "every" => Mode::Chunked(Strategy::Every),
+            "batch" => Mode::Chunked(Strategy::Batch(batch)),
+            "slice" => Mode::Chunked(Strategy::Slice(Duration::from_micros(slice_us))),
+            "adaptive" => Mode::Chunked(Strategy::Adaptive {
                 target: Duration::from_micros(target_us),
-            },
-            "offload" => Strategy::Offload,
+            }),
+            "offload" => Mode::Offload,
             other => {
                 return Err(format!(
                     "--strategies: unknown strategy `{other}` (sync, every, batch, slice, \
@@ -137,13 +138,13 @@ fn parse_args() -> Result<Option<Args>, String> {
 /// trace (at most `trace_limit` spans) if asked.
 fn run(
     nth: u32,
-    strategy: Strategy,
+    mode: Mode,
     config: ProbeConfig,
     trace_limit: Option<usize>,
 ) -> (u64, ProbeReport, Option<Trace>) {
     let ev = EventLoop::new();
     let recorder = trace_limit.map(|n| TraceRecorder::with_limit(&ev, n));
-    let (p, report) = ev.block_on(probe_prime_search(nth, strategy, config));
+    let (p, report) = ev.block_on(probe_search(nth, mode, config));
     (p, report, recorder.map(TraceRecorder::finish))
 }
 
@@ -163,7 +164,7 @@ fn main() -> ExitCode {
         period: args.interval,
         missed: args.missed,
     };
-    let limit = |s: Strategy| {
+    let limit = |s: Mode| {
         args.trace
             .as_ref()
             .filter(|_| args.strategies.contains(&s))
@@ -171,7 +172,7 @@ fn main() -> ExitCode {
     };
     // The sync run is the baseline every overhead is measured against, printed or not.
     let (sync_prime, sync_report, mut sync_trace) =
-        run(args.nth, Strategy::Sync, config, limit(Strategy::Sync));
+        run(args.nth, Mode::Sync, config, limit(Mode::Sync));
     let sync_ms = sync_report.elapsed.as_secs_f64() * 1e3;
     if !args.json {
         println!(
@@ -202,7 +203,7 @@ fn main() -> ExitCode {
     let mut runs = Vec::new();
     let mut traces: Vec<(String, Trace)> = Vec::new();
     for &s in &args.strategies {
-        let (prime, r, trace) = if s == Strategy::Sync {
+        let (prime, r, trace) = if s == Mode::Sync {
             (sync_prime, sync_report.clone(), sync_trace.take())
         } else {
             run(args.nth, s, config, limit(s))

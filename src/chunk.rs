@@ -42,8 +42,6 @@ const AIM_EARLY: f64 = 0.97;
 /// When a chunked job yields to the loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Strategy {
-    /// Never yields: the job blocks the loop until it is done (the baseline, and the bad example).
-    Sync,
     /// Yields after every unit of work (what wrapping each step in `setImmediate` does).
     Every,
     /// Yields after every `n` units.
@@ -55,21 +53,16 @@ pub enum Strategy {
         /// The chunk duration to aim for.
         target: Duration,
     },
-    /// Runs the whole job on a worker thread (see the off-loading API); the loop is never
-    /// blocked. A chunker with this strategy never yields.
-    Offload,
 }
 
 impl Strategy {
     /// The short name used on command lines and in reports (`every`, `batch`, ...).
     pub fn name(&self) -> &'static str {
         match self {
-            Strategy::Sync => "sync",
             Strategy::Every => "every",
             Strategy::Batch(_) => "batch",
             Strategy::Slice(_) => "slice",
             Strategy::Adaptive { .. } => "adaptive",
-            Strategy::Offload => "offload",
         }
     }
 }
@@ -237,7 +230,6 @@ impl Chunker {
     /// the loop's next timer is due.
     fn begin_chunk(&mut self) {
         let stride = match self.strategy {
-            Strategy::Sync | Strategy::Offload => u64::MAX,
             Strategy::Every => 1,
             Strategy::Batch(n) => u64::from(n),
             Strategy::Slice(_) | Strategy::Adaptive { .. } => 0,
@@ -296,7 +288,6 @@ impl Chunker {
         // same stride again.
         self.countdown = self.stride;
         match self.strategy {
-            Strategy::Sync | Strategy::Offload => false,
             Strategy::Every | Strategy::Batch(_) => true,
             Strategy::Adaptive { target } => {
                 let took = self.now().saturating_duration_since(self.chunk_start);
@@ -398,13 +389,5 @@ mod tests {
         let mut c = Chunker::new(Strategy::Batch(3));
         let pattern: Vec<bool> = (0..7).map(|_| c.should_yield()).collect();
         assert_eq!(pattern, [false, false, true, false, false, true, false]);
-    }
-
-    #[test]
-    fn sync_and_offload_never_yield() {
-        for s in [Strategy::Sync, Strategy::Offload] {
-            let mut c = Chunker::new(s);
-            assert!((0..10_000).all(|_| !c.should_yield()));
-        }
     }
 }

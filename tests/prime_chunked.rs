@@ -9,19 +9,21 @@ use std::time::Duration;
 
 use executor::EventLoop;
 use executor::chunk::{ChunkObserver, Chunker, Strategy};
+use executor::demo::prime::{Mode, probe_search};
 use executor::demo::prime::{find_nth_prime, find_nth_prime_chunked, find_nth_prime_with};
-use executor::observe::{ProbeConfig, TickProbe, probe_prime_search};
+use executor::observe::{ProbeConfig, TickProbe};
 
-fn strategies() -> Vec<Strategy> {
+fn strategies() -> Vec<Mode> {
     vec![
-        Strategy::Sync,
-        Strategy::Every,
-        Strategy::Batch(1000),
-        Strategy::Slice(Duration::from_micros(500)),
+        Mode::Sync,
+        Strategy::Every.into(),
+        Strategy::Batch(1000).into(),
+        Strategy::Slice(Duration::from_micros(500)).into(),
         Strategy::Adaptive {
             target: Duration::from_micros(500),
-        },
-        Strategy::Offload,
+        }
+        .into(),
+        Mode::Offload,
     ]
 }
 
@@ -50,9 +52,9 @@ fn every_strategy_finds_the_right_prime() {
 fn every_strategy_but_sync_lets_ticks_run_during_the_search() {
     for s in strategies() {
         let config = ProbeConfig::every(Duration::from_micros(200));
-        let (p, report) = EventLoop::new().block_on(probe_prime_search(200_000, s, config));
+        let (p, report) = EventLoop::new().block_on(probe_search(200_000, s, config));
         assert_eq!(p, 2_750_159);
-        if s == Strategy::Sync {
+        if s == Mode::Sync {
             assert_eq!(report.ticks, 0, "a blocking search lets no tick run");
             assert_eq!(report.chunks, 1);
         } else {
@@ -123,7 +125,7 @@ fn a_cancelled_probed_search_leaves_no_interval_behind() {
     let idle = common::bounded(20, || {
         let ev = EventLoop::new();
         let r = ev.block_on(async {
-            let search = probe_prime_search(
+            let search = probe_search(
                 50_000_000,
                 Strategy::Batch(1000),
                 ProbeConfig::every(Duration::from_millis(1)),
@@ -223,7 +225,7 @@ fn a_dropped_offloaded_search_frees_its_worker() {
     common::bounded(60, || {
         let ev = executor::Builder::new().offload_threads(1).build().unwrap();
         ev.block_on(async {
-            let search = executor::spawn(find_nth_prime_with(5_000_000, Strategy::Offload));
+            let search = executor::spawn(find_nth_prime_with(5_000_000, Mode::Offload));
             // Give the worker time to pick the job up, so the running path is the one usually
             // taken (either path must free the worker).
             executor::sleep(Duration::from_millis(50)).await;

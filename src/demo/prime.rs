@@ -18,10 +18,12 @@
 //! [`CANCEL_CHECK_EVERY`] candidates; the offloaded search of [`find_nth_prime_with`] sets that
 //! flag when its future is dropped, so the worker stops soon after nobody waits for it.
 
+use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::chunk::{Chunker, Strategy};
+use crate::observe::{ProbeConfig, ProbeReport, TickProbe};
 
 /// How many candidates [`find_nth_prime_until`] tests between two looks at its flag (about 10 ms
 /// of search at the 5,000,000-th prime, far less for small ones).
@@ -185,9 +187,6 @@ pub fn find_nth_prime_until(nth: u32, cancel: &AtomicBool) -> Option<u64> {
 /// The `nth` prime, computed on the loop in chunks cut by `chunker` (one candidate test per
 /// unit), yielding to the loop between chunks.
 ///
-/// With [`Strategy::Offload`] the chunker never yields; use [`find_nth_prime_with`] to run that
-/// strategy on a worker thread.
-///
 /// ```
 /// use executor::chunk::{Chunker, Strategy};
 /// let p = executor::block_on(async {
@@ -209,20 +208,98 @@ pub async fn find_nth_prime_chunked(nth: u32, chunker: &mut Chunker) -> u64 {
     }
 }
 
-/// The `nth` prime with `strategy`: on the loop in chunks, or for [`Strategy::Sync`] in one
-/// blocking piece, or for [`Strategy::Offload`] on the loop's worker pool ([`crate::offload`]).
-pub async fn find_nth_prime_with(nth: u32, strategy: Strategy) -> u64 {
-    let mut chunker = Chunker::new(strategy);
-    find_nth_prime_observed(nth, &mut chunker).await
+/// How a search runs: the seed article's blocking search and its two cures on one loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// In one piece on the loop: it blocks the loop until it is done (the baseline, and the bad
+    /// example).
+    Sync,
+    /// On the loop, cut into chunks by a [`Chunker`] with this strategy, yielding between them.
+    Chunked(Strategy),
+    /// On the loop's worker pool ([`offload`](crate::offload)); the loop is never blocked.
+    Offload,
 }
 
-/// As [`find_nth_prime_with`], with a chunker the caller prepared (e.g. with an observer).
-pub async fn find_nth_prime_observed(nth: u32, chunker: &mut Chunker) -> u64 {
-    match chunker.strategy() {
-        Strategy::Sync => find_nth_prime(nth),
-        Strategy::Offload => offload_prime(nth).await,
-        _ => find_nth_prime_chunked(nth, chunker).await,
+impl Mode {
+    /// The short name used on command lines (`sync`, `every`, `batch`, ..., `offload`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mode::Sync => "sync",
+            Mode::Chunked(s) => s.name(),
+            Mode::Offload => "offload",
+        }
     }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Mode::Chunked(s) => s.fmt(f),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+impl From<Strategy> for Mode {
+    fn from(s: Strategy) -> Self {
+        Mode::Chunked(s)
+    }
+}
+
+/// The `nth` prime, run as `mode` says.
+///
+/// ```
+/// use executor::chunk::Strategy;
+/// use executor::demo::prime::{Mode, find_nth_prime_with};
+/// for mode in [Mode::Sync, Mode::Chunked(Strategy::Batch(10)), Mode::Offload] {
+///     assert_eq!(executor::block_on(find_nth_prime_with(1000, mode)), 7919);
+/// }
+/// ```
+pub async fn find_nth_prime_with(nth: u32, mode: impl Into<Mode>) -> u64 {
+    match mode.into() {
+        Mode::Sync => find_nth_prime(nth),
+        Mode::Chunked(s) => find_nth_prime_chunked(nth, &mut Chunker::new(s)).await,
+        Mode::Offload => offload_prime(nth).await,
+    }
+}
+
+/// Finds the `nth` prime as `mode` says on the running loop, beside a [`TickProbe`] configured
+/// by `config`, and returns the prime and what the probe saw (a sync search is one chunk, an
+/// offloaded one reports none).
+///
+/// ```
+/// use std::time::Duration;
+/// use executor::chunk::Strategy;
+/// use executor::demo::prime::probe_search;
+/// use executor::observe::ProbeConfig;
+/// let (p, report) = executor::block_on(probe_search(
+///     10_000,
+///     Strategy::Batch(100),
+///     ProbeConfig::every(Duration::from_millis(1)),
+/// ));
+/// assert_eq!(p, 104_729);
+/// assert!(report.chunks >= 100);
+/// ```
+pub async fn probe_search(
+    nth: u32,
+    mode: impl Into<Mode>,
+    config: ProbeConfig,
+) -> (u64, ProbeReport) {
+    let probe = TickProbe::start(config);
+    let p = match mode.into() {
+        Mode::Chunked(s) => {
+            let mut chunker = Chunker::new(s);
+            chunker.set_observer(probe.observer());
+            find_nth_prime_chunked(nth, &mut chunker).await
+        }
+        // The blocking search is one chunk, from here to the probe's finish.
+        Mode::Sync => {
+            probe.observer().chunk_start();
+            find_nth_prime(nth)
+        }
+        Mode::Offload => offload_prime(nth).await,
+    };
+    (p, probe.finish())
 }
 
 /// Sets its flag when dropped: tells an offloaded search that nobody waits for it any more.

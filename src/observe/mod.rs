@@ -56,7 +56,7 @@ mod trace;
 pub use delay::{DelaySummary, LoopDelayMonitor, monitor_loop_delay};
 pub use file::{TraceFormat, write_trace_file};
 pub use hooks::{Kind, LoopObserver, Phase, Span};
-pub use probe::{ProbeConfig, ProbeReport, TickProbe, probe_prime_search};
+pub use probe::{ProbeConfig, ProbeReport, TickProbe};
 pub use profile::render_profile_svg;
 pub use stall::{StallDetector, StallDetectorBuilder, StallReport};
 pub use timeline::render_timeline_svg;

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use super::json::{Fixed, Object};
 use super::meter;
-use crate::chunk::{ChunkObserver, Chunker, Strategy};
+use crate::chunk::ChunkObserver;
 use crate::{node::TimerHandle, time::MissedTickBehavior};
 
 /// What the probe measures with.
@@ -190,7 +190,7 @@ impl TickProbe {
         }
     }
 
-    /// The observer to attach to the job's [`Chunker`].
+    /// The observer to attach to the job's [`Chunker`](crate::chunk::Chunker).
     pub fn observer(&self) -> Rc<dyn ChunkObserver> {
         self.rec.clone()
     }
@@ -253,36 +253,6 @@ impl TickProbe {
             chunk_spans: chunks,
         }
     }
-}
-
-/// Finds the `nth` prime with `strategy` on the running loop, beside a probe configured by
-/// `config`, and returns the prime and what the probe saw. (With [`Strategy::Offload`] the search
-/// runs on the worker pool and reports no chunks.)
-///
-/// ```
-/// use std::time::Duration;
-/// use executor::chunk::Strategy;
-/// use executor::observe::{ProbeConfig, probe_prime_search};
-/// let (p, report) = executor::block_on(probe_prime_search(
-///     10_000,
-///     Strategy::Batch(100),
-///     ProbeConfig::every(Duration::from_millis(1)),
-/// ));
-/// assert_eq!(p, 104_729);
-/// assert!(report.chunks >= 100);
-/// ```
-pub async fn probe_prime_search(
-    nth: u32,
-    strategy: Strategy,
-    config: ProbeConfig,
-) -> (u64, ProbeReport) {
-    let probe = TickProbe::start(config);
-    let mut chunker = Chunker::new(strategy);
-    if strategy != Strategy::Offload {
-        chunker.set_observer(probe.observer());
-    }
-    let p = crate::demo::prime::find_nth_prime_observed(nth, &mut chunker).await;
-    (p, probe.finish())
 }
 
 /// What one probed run measured. See the module docs.
