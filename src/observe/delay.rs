@@ -310,6 +310,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "minutes under Miri (hdrhistogram); no unsafe code")]
     fn summary_of_known_samples() {
         let m = LoopDelayMonitor::new(Duration::from_millis(1));
         for us in [100u64, 200, 300, 400, 20_000] {
