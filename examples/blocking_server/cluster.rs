@@ -176,7 +176,9 @@ impl Cluster {
             threads.push(thread);
             // On an error, the loops started so far end with their inboxes (dropped here).
             ready_rx.recv().unwrap_or_else(|_| {
-                Err(io::Error::other(format!("loop {index} died while starting")))
+                Err(io::Error::other(format!(
+                    "loop {index} died while starting"
+                )))
             })?;
         }
         Ok(Cluster {

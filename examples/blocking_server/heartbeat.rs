@@ -57,7 +57,9 @@ impl Heartbeat {
     }
 
     fn enter(&self) {
-        let ns = Instant::now().saturating_duration_since(self.epoch).as_nanos() as u64;
+        let ns = Instant::now()
+            .saturating_duration_since(self.epoch)
+            .as_nanos() as u64;
         self.busy_since.store(ns + 1, Ordering::Relaxed);
     }
 

@@ -206,13 +206,20 @@ fn main() -> ExitCode {
     let (served, loops) = match args.cluster {
         None => (one_loop(&ev, args.port, args.config, shutdown), Vec::new()),
         Some(c) => match run_cluster(&ev, args.port, args.config, c, shutdown) {
-            Ok((outcome, loops)) => (outcome.map(|()| loops.iter().map(|l| l.served).sum()), loops),
+            Ok((outcome, loops)) => (
+                outcome.map(|()| loops.iter().map(|l| l.served).sum()),
+                loops,
+            ),
             Err(e) => (Err(e.to_string()), Vec::new()),
         },
     };
     let mut ok = true;
     if let (Some(path), Some(recorder)) = (&args.trace, recorder) {
-        let name = if args.cluster.is_some() { "acceptor" } else { "server" };
+        let name = if args.cluster.is_some() {
+            "acceptor"
+        } else {
+            "server"
+        };
         let mut runs: Vec<(String, Trace)> = vec![(name.to_string(), recorder.finish())];
         for (i, l) in loops.iter().enumerate() {
             if let Some(t) = &l.trace {

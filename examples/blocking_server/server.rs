@@ -179,7 +179,11 @@ impl Totals {
     fn count(&self) {
         let n = self.served.fetch_add(1, Ordering::AcqRel) + 1;
         if Some(n) == self.max {
-            let tx = self.reached.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let tx = self
+                .reached
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
             if let Some(tx) = tx {
                 let _ = tx.send(());
             }
