@@ -103,7 +103,10 @@ fn load_aware_dispatch_serves_home_on_loop_b_while_loop_a_is_blocked() {
         }
         // Every /home was answered while the search still runs.
         assert!(nothing_received(&heavy), "the endless search was answered");
-        assert!(server.control.stuck()[stuck], "the search still holds its loop");
+        assert!(
+            server.control.stuck()[stuck],
+            "the search still holds its loop"
+        );
         drop(heavy); // the search peeks at its socket and stops
         let (outcome, reports) = server.stop();
         assert_eq!(outcome, Ok(()));
