@@ -59,17 +59,7 @@ enum Target {
 
 fn main() {
     let nth: u32 = env("CLUSTER_BENCH_NTH", 1_000_000);
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    println!("the pitfall of more loops: {cores} cores, {cpu}");
+    println!("the pitfall of more loops: {}", side_by_side::machine());
     println!(
         "k heavy /primes?nth={nth} at once; /home every {} ms meanwhile (open loop)\n",
         PERIOD.as_millis()

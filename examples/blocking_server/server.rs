@@ -24,6 +24,10 @@
 //! client ([`hangup`]); when the client has gone, a chunked search is dropped at its next chunk,
 //! an offloaded one is removed from the pool's queue or stopped by its flag at its next check,
 //! and a blocking one (sync mode) peeks at the socket every [`CANCEL_CHECK_EVERY`] candidates.
+//!
+//! Stopping is graceful (`drain.rs`): requests in flight are answered, idle connections closed.
+//! [`serve`] runs the whole server on one loop; `cluster.rs` runs it on several, sharing
+//! [`Totals`] and the heavy limit, through [`Shared`], [`spawn_connection`] and [`accept_loop`].
 
 #[path = "accept_errors.rs"]
 pub mod accept_errors;
