@@ -41,7 +41,8 @@ usage: blocking_server [options]
                           skips loops stuck in one callback over 2 ms), round-robin (one
                           acceptor, Node.js's cluster rule) or reuseport (one SO_REUSEPORT
                           listener per loop, the kernel picks); default load-aware
-  --max-requests N        exit after N responses (default: serve until SIGINT or SIGTERM)
+  --max-requests N        stop after N responses, answering those then in flight (default: serve
+                          until SIGINT or SIGTERM)
   --max-nth N             the largest /primes?nth served (1..=5000000, default 5000000)
   --max-heavy N           the most /primes computed at once; more get 503 with Retry-After
                           (1..=1024, default: the number of CPUs)
