@@ -37,17 +37,7 @@ fn main() {
                 .collect()
         })
         .unwrap_or_else(|| vec![200_000, 1_000_000]);
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    println!("blocked-server benchmark: {cores} cores, {cpu}");
+    println!("blocked-server benchmark: {}", side_by_side::machine());
     println!("/home every 10 ms (open loop) while one /primes?nth=N is pending; latencies in ms");
     println!("`before`: /home answered before the prime response arrived\n");
     println!("{TABLE_HEADER}");

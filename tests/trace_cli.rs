@@ -103,7 +103,7 @@ fn start_server(
     String,
 ) {
     let mut cmd = Command::new(exe);
-    cmd.args(args);
+    cmd.args(args).stderr(std::process::Stdio::piped());
     common::start_server(cmd)
 }
 

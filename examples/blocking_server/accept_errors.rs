@@ -10,8 +10,11 @@
 //! loop sleeps meanwhile. Errors are logged at most once per [`LOG_EVERY`], with the count of
 //! those not printed.
 
+use std::future::poll_fn;
 use std::io;
 use std::time::{Duration, Instant};
+
+use executor::net::TcpListener;
 
 /// How long accepting pauses after running out of descriptors or memory.
 pub const RESOURCE_PAUSE: Duration = Duration::from_millis(100);
@@ -67,6 +70,25 @@ impl AcceptErrors {
         self.last_log = Some(now);
         self.unlogged = 0;
         (pause, Some(line))
+    }
+}
+
+/// The next connection from `listener`, not yet registered with any loop (so it can be handed
+/// to another loop's thread). Failed accepts pause and log as [`AcceptErrors::on_error`] says.
+pub async fn accept(listener: &TcpListener, errors: &mut AcceptErrors) -> std::net::TcpStream {
+    loop {
+        match poll_fn(|cx| listener.poll_accept(cx)).await {
+            Ok((socket, _)) => return socket,
+            Err(e) => {
+                // Out of descriptors and the like: the listener itself is fine; pause rather
+                // than spin on the same error, and do not flood the log.
+                let (pause, line) = errors.on_error(&e, Instant::now());
+                if let Some(line) = line {
+                    eprintln!("blocking_server: {line}");
+                }
+                executor::sleep(pause).await;
+            }
+        }
     }
 }
 

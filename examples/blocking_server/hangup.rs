@@ -30,18 +30,36 @@ pub async fn client_gone(conn: &TcpStream, buf: &mut Vec<u8>, cap: usize) {
     std::future::pending::<()>().await;
 }
 
-/// Whether the client has gone, asked without waiting (for a search that blocks the loop):
-/// `peek` sees the end of the stream when nothing is left before it, or an error. Unread
-/// pipelined data hides an end of stream behind it: then the client counts as present.
-pub fn client_gone_now(conn: &TcpStream) -> bool {
+/// What a socket holds right now, asked without waiting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peeked {
+    /// Unread input.
+    Input,
+    /// The end of the client's stream (nothing left before it), or an error: it has gone.
+    End,
+    /// Nothing yet.
+    Nothing,
+}
+
+/// Peeks at `conn` (`MSG_PEEK`: the byte stays for the next read).
+pub fn peek(conn: &TcpStream) -> Peeked {
     let mut byte = [MaybeUninit::<u8>::uninit(); 1];
     // The socket is non-blocking: no data yet is `WouldBlock`.
     match socket2::SockRef::from(conn).peek(&mut byte) {
-        Ok(0) => true,
-        Ok(_) => false,
-        Err(e) => {
-            e.kind() != std::io::ErrorKind::WouldBlock
-                && e.kind() != std::io::ErrorKind::Interrupted
+        Ok(0) => Peeked::End,
+        Ok(_) => Peeked::Input,
+        Err(e)
+            if e.kind() == std::io::ErrorKind::WouldBlock
+                || e.kind() == std::io::ErrorKind::Interrupted =>
+        {
+            Peeked::Nothing
         }
+        Err(_) => Peeked::End,
     }
+}
+
+/// Whether the client has gone, asked without waiting (for a search that blocks the loop).
+/// Unread pipelined data hides an end of stream behind it: then the client counts as present.
+pub fn client_gone_now(conn: &TcpStream) -> bool {
+    peek(conn) == Peeked::End
 }

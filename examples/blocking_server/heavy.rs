@@ -8,8 +8,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// At most `max` heavy requests at a time.
-#[derive(Debug)]
+/// At most `max` heavy requests at a time. A clone shares the limit (the loops of a cluster
+/// share one).
+#[derive(Clone, Debug)]
 pub struct HeavyLimit {
     in_flight: Arc<AtomicUsize>,
     max: usize,
@@ -30,7 +31,9 @@ impl HeavyLimit {
 
     /// A slot, or `None` if `max` are taken.
     pub fn try_acquire(&self) -> Option<Permit> {
-        // Only the loop's thread acquires; workers only release, so a failed check is final.
+        // The increment claims a slot before the check; losing it is undone. Two loops racing
+        // for the last slot cannot both win; one may lose to a claim that is undone just after
+        // (a rare early 503, never more than `max` permits).
         let n = self.in_flight.fetch_add(1, Ordering::AcqRel);
         if n >= self.max {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);

@@ -24,20 +24,26 @@
 //! client ([`hangup`]); when the client has gone, a chunked search is dropped at its next chunk,
 //! an offloaded one is removed from the pool's queue or stopped by its flag at its next check,
 //! and a blocking one (sync mode) peeks at the socket every [`CANCEL_CHECK_EVERY`] candidates.
+//!
+//! Stopping is graceful (`drain.rs`): requests in flight are answered, idle connections closed.
+//! [`serve`] runs the whole server on one loop; `cluster.rs` runs it on several, sharing
+//! [`Totals`] and the heavy limit, through [`Shared`], [`spawn_connection`] and [`accept_loop`].
 
 #[path = "accept_errors.rs"]
-mod accept_errors;
+pub mod accept_errors;
+#[path = "drain.rs"]
+pub mod drain;
 #[path = "hangup.rs"]
 mod hangup;
 #[path = "heavy.rs"]
-mod heavy;
+pub mod heavy;
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::rc::Rc;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
@@ -48,9 +54,10 @@ use executor::demo::prime::{
     CANCEL_CHECK_EVERY, PrimeSearch, find_nth_prime_chunked, find_nth_prime_until,
 };
 use executor::net::{TcpListener, TcpStream};
-use executor::{sleep, spawn, time::timeout};
+use executor::{spawn, time::timeout};
 
 use accept_errors::AcceptErrors;
+use drain::Drain;
 use heavy::{HeavyLimit, Permit};
 
 /// The largest `nth` that `--max-nth` may allow: about a minute of blocking search in sync mode
@@ -149,67 +156,125 @@ pub fn default_max_heavy() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
-/// What the server shares between its connections.
-struct Shared {
-    config: Config,
-    /// Responses sent so far.
-    served: Cell<u64>,
-    /// Fired when `served` reaches `max_requests`.
-    done: RefCell<Option<oneshot::Sender<()>>>,
-    /// The `/primes` requests being computed.
-    heavy: HeavyLimit,
+/// What every loop of the process shares: the count of responses and the `max_requests` stop.
+#[derive(Debug)]
+pub struct Totals {
+    /// Responses sent so far, by every loop.
+    served: AtomicU64,
+    /// Stop after this many (`Config::max_requests`).
+    max: Option<u64>,
+    /// Fired when `served` reaches `max`.
+    reached: Mutex<Option<oneshot::Sender<()>>>,
 }
 
-impl Shared {
-    fn count_response(&self) {
-        let n = self.served.get() + 1;
-        self.served.set(n);
-        if Some(n) == self.config.max_requests {
-            if let Some(tx) = self.done.borrow_mut().take() {
+impl Totals {
+    /// Totals for a server configured by `config`, and the receiver that completes when
+    /// `max_requests` responses have been sent (never, without a maximum).
+    pub fn new(config: &Config) -> (Arc<Totals>, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        let totals = Totals {
+            served: AtomicU64::new(0),
+            max: config.max_requests,
+            reached: Mutex::new(Some(tx)),
+        };
+        (Arc::new(totals), rx)
+    }
+
+    fn count(&self) {
+        let n = self.served.fetch_add(1, Ordering::AcqRel) + 1;
+        if Some(n) == self.max {
+            let tx = self
+                .reached
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some(tx) = tx {
                 let _ = tx.send(());
             }
         }
     }
 }
 
-/// Serves connections from `listener`, each in its own task, until `shutdown` resolves or
-/// `max_requests` responses have been sent. Returns the number of responses sent. Connections
-/// still open then are dropped with their tasks when the loop is dropped.
+/// What one loop's connections share.
+#[derive(Debug)]
+pub struct Shared {
+    config: Config,
+    /// Responses this loop has sent.
+    served: Cell<u64>,
+    /// The process's counts (all loops).
+    totals: Arc<Totals>,
+    /// The `/primes` requests being computed (the limit is the process's: a clone shares it).
+    heavy: HeavyLimit,
+    /// This loop's stop state and open connections.
+    drain: Rc<Drain>,
+}
+
+impl Shared {
+    /// The state of one loop's server; `totals` and `heavy` may be shared with other loops.
+    pub fn new(config: Config, totals: Arc<Totals>, heavy: HeavyLimit) -> Rc<Shared> {
+        Rc::new(Shared {
+            config,
+            served: Cell::new(0),
+            totals,
+            heavy,
+            drain: Rc::default(),
+        })
+    }
+
+    /// Responses this loop has sent.
+    pub fn served(&self) -> u64 {
+        self.served.get()
+    }
+
+    fn count_response(&self) {
+        self.served.set(self.served.get() + 1);
+        self.totals.count();
+    }
+
+    /// Stops this loop's server gracefully (see `drain.rs`): finishes the requests in flight,
+    /// closes idle connections, waits at most [`drain::DRAIN`]. Returns the number of
+    /// connections still open then (dropped with the loop). Stop accepting first.
+    pub async fn stop(&self) -> usize {
+        self.drain.stop().await
+    }
+}
+
+/// Serves connections from `listener` on this loop, each in its own task, until `shutdown`
+/// resolves or `max_requests` responses have been sent; then stops gracefully (see
+/// [`Shared::stop`]). Returns the number of responses sent.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> u64 {
-    let (done_tx, done_rx) = oneshot::channel();
-    let shared = Rc::new(Shared {
-        config,
-        served: Cell::new(0),
-        done: RefCell::new(Some(done_tx)),
-        heavy: HeavyLimit::new(config.max_heavy),
-    });
-    let accept_loop = async {
-        let mut errors = AcceptErrors::default();
-        loop {
-            match listener.accept().await {
-                Ok((conn, _)) => spawn(connection(conn, shared.clone())).detach(),
-                Err(e) => {
-                    // Out of descriptors and the like: the listener itself is fine; pause
-                    // rather than spin on the same error, and do not flood the log.
-                    let (pause, line) = errors.on_error(&e, Instant::now());
-                    if let Some(line) = line {
-                        eprintln!("blocking_server: {line}");
-                    }
-                    sleep(pause).await;
-                }
-            }
-        }
-    };
+    let (totals, reached) = Totals::new(&config);
+    let shared = Shared::new(config, totals, HeavyLimit::new(config.max_heavy));
     futures::select! {
-        () = accept_loop.fuse() => {}
+        () = accept_loop(&listener, &shared).fuse() => {}
         () = shutdown.fuse() => {}
-        _ = done_rx.fuse() => {}
+        _ = reached.fuse() => {}
     }
-    shared.served.get()
+    drop(listener);
+    shared.stop().await;
+    shared.served()
+}
+
+/// Accepts connections from `listener` and serves each in a task of this loop, forever
+/// (accept errors pause it: see `accept_errors.rs`).
+pub async fn accept_loop(listener: &TcpListener, shared: &Rc<Shared>) {
+    let mut errors = AcceptErrors::default();
+    loop {
+        let socket = accept_errors::accept(listener, &mut errors).await;
+        spawn_connection(socket, shared);
+    }
+}
+
+/// Serves an accepted connection (not yet registered with any loop) in a task of this loop.
+pub fn spawn_connection(socket: std::net::TcpStream, shared: &Rc<Shared>) {
+    // Fails only if the poller refuses the descriptor: then the connection is just closed.
+    if let Ok(conn) = TcpStream::from_std(socket) {
+        spawn(connection(conn, shared.clone())).detach();
+    }
 }
 
 /// One parsed request, as far as the routes care.
@@ -297,12 +362,13 @@ enum ReadError {
 /// Serves one connection: request, response, until either side closes, a deadline passes or
 /// an error.
 async fn connection(mut conn: TcpStream, shared: Rc<Shared>) {
+    let _open = shared.drain.open();
     let _ = conn.set_nodelay(true);
     let config = shared.config;
     let mut buf = Vec::with_capacity(1024);
     loop {
         let (response, head_only, keep_alive) =
-            match read_request(&mut conn, &mut buf, &config).await {
+            match read_request(&mut conn, &mut buf, &config, &shared.drain).await {
                 Ok(req) => {
                     let response = match route(&req, &config) {
                         Route::Now(r) => r,
@@ -318,6 +384,8 @@ async fn connection(mut conn: TcpStream, shared: Rc<Shared>) {
                 Err(ReadError::Gone) => return,
                 Err(ReadError::Reply(r)) => (r, false, false),
             };
+        // A stopping server answers what it was asked, then closes.
+        let keep_alive = keep_alive && !shared.drain.stopping();
         let bytes = response.to_bytes(head_only, keep_alive);
         match timeout(config.write_timeout, conn.write_all(&bytes)).await {
             Ok(Ok(())) => {}
@@ -367,11 +435,13 @@ fn read_wait(config: &Config, deadline: Option<Instant>) -> Duration {
 
 /// Reads one request head from `conn` (bytes already read are in `buf`; what follows the request
 /// is left there for the next one), and skips its body, all within `request_timeout` of the
-/// request's first byte.
+/// request's first byte. Between requests (nothing of the next one read yet) the stop of the
+/// server ends the wait: the connection is then closed.
 async fn read_request(
     conn: &mut TcpStream,
     buf: &mut Vec<u8>,
     config: &Config,
+    drain: &Drain,
 ) -> Result<Request, ReadError> {
     let mut chunk = [0u8; 4096];
     // Set when the request's first byte is in.
@@ -388,7 +458,15 @@ async fn read_request(
                 return Err(reply(431, format!("request head over {MAX_HEAD} bytes")));
             }
         }
-        let n = match timeout(read_wait(config, deadline), conn.read(&mut chunk)).await {
+        // Read through `&TcpStream`, so the stop can peek at the socket meanwhile.
+        let mut reader: &TcpStream = conn;
+        let read = timeout(read_wait(config, deadline), reader.read(&mut chunk));
+        let read = if buf.is_empty() {
+            drain.unless_stopped(read, &*conn).await
+        } else {
+            Some(read.await)
+        };
+        let n = match read.ok_or(ReadError::Gone)? {
             Ok(Ok(n)) => n,
             Ok(Err(_)) => return Err(ReadError::Gone),
             Err(_) if buf.is_empty() => return Err(ReadError::Gone),

@@ -153,8 +153,9 @@ thread_local! {
     pub static EXIT_FLAG: RefCell<Option<SlowDropFlag>> = const { RefCell::new(None) };
 }
 
-/// Starts a server process (`cmd`, whose stdout and stderr are piped here), returns it, its
-/// stdout past the first line, and the address that line announced (`listening on http://ADDR`).
+/// Starts a server process (`cmd`, whose stdout is piped here; its stderr is as `cmd` says),
+/// returns it, its stdout past the first line, and the address that line announced
+/// (`listening on http://ADDR`).
 pub fn start_server(
     mut cmd: std::process::Command,
 ) -> (
@@ -166,7 +167,6 @@ pub fn start_server(
     use std::process::Stdio;
     let mut child = cmd
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("start the server");
     let mut stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
