@@ -88,19 +88,6 @@ fn offload_mode_answers_home_while_the_search_runs() {
     answers_home_while_the_search_runs(Mode::Offload);
 }
 
-/// Sends raw bytes on a new connection, closes its sending side, and returns everything the
-/// server answers until it closes the connection.
-fn raw(addr: std::net::SocketAddr, request: &[u8]) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(request).unwrap();
-    // (Fails if the server has answered and closed already.)
-    let _ = s.shutdown(std::net::Shutdown::Write);
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
 /// Sends raw bytes on a new connection, keeps its sending side open, and returns everything the
 /// server answers until it closes the connection (the request must make it close).
 fn exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
@@ -145,22 +132,26 @@ fn bad_input_gets_a_status_and_the_server_keeps_serving() {
             b"GET /home HTTP/1.1\r\n\r\n",
             b"GET /home HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
         ] {
-            assert_eq!(status(&raw(a, req)).as_deref(), Some("400"), "{req:?}");
+            assert_eq!(
+                status(&common::raw(a, req)).as_deref(),
+                Some("400"),
+                "{req:?}"
+            );
         }
         // Too many headers, too long a head.
         let many: String = (0..100).map(|i| format!("X-{i}: y\r\n")).collect();
-        let r = raw(a, format!("GET /home HTTP/1.1\r\n{many}\r\n").as_bytes());
+        let r = common::raw(a, format!("GET /home HTTP/1.1\r\n{many}\r\n").as_bytes());
         assert_eq!(status(&r).as_deref(), Some("431"), "{r}");
         let long = "a".repeat(20_000);
-        let r = raw(
+        let r = common::raw(
             a,
             format!("GET /home HTTP/1.1\r\nX-Long: {long}\r\n\r\n").as_bytes(),
         );
         assert_eq!(status(&r).as_deref(), Some("431"), "{r}");
-        let r = raw(a, b"POST /home HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+        let r = common::raw(a, b"POST /home HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
         assert_eq!(status(&r).as_deref(), Some("405"), "{r}");
         // A request cut short by the client closing its side.
-        let r = raw(a, b"GET /home HTT");
+        let r = common::raw(a, b"GET /home HTT");
         assert_eq!(status(&r).as_deref(), Some("400"), "{r}");
         // Still serving.
         assert_eq!(get(a, "/home").unwrap().0, 200);
@@ -195,7 +186,7 @@ fn keep_alive_serves_several_requests_and_connection_close_ends_it() {
             "{r}"
         );
         // HEAD: headers only.
-        let r = raw(
+        let r = common::raw(
             server.addr,
             b"HEAD /home HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         );

@@ -25,7 +25,7 @@ mod server;
 mod side_by_side;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -163,17 +163,6 @@ fn round_robin_hands_the_blocked_loop_one_connection_which_waits_for_the_search(
     });
 }
 
-/// Sends raw bytes on a new connection, closes its sending side, and returns the whole answer.
-fn raw(addr: SocketAddr, request: &[u8]) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.write_all(request).unwrap();
-    let _ = s.shutdown(std::net::Shutdown::Write);
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
 /// Round-robin with one request at a time alternates exactly, so each request below reaches
 /// each loop once.
 #[test]
@@ -209,7 +198,7 @@ fn every_loop_answers_and_gives_bad_requests_their_4xx() {
             ),
         ] {
             for _ in 0..2 {
-                let r = raw(a, req);
+                let r = common::raw(a, req);
                 assert_eq!(r.get(9..12), Some(status), "{r}");
                 sent += 1;
             }

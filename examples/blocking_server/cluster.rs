@@ -437,9 +437,7 @@ impl LoopParts {
 
 /// The message of a panic payload (`panic!` with a string or a format).
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_string())
+    executor::task::panic_message(payload)
+        .unwrap_or("a panic without a message")
+        .to_string()
 }

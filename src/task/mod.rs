@@ -445,8 +445,14 @@ impl JoinError {
     }
 }
 
-/// The message of a panic payload made by `panic!` (a `&str` or a `String`).
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
+/// The message of a panic payload made by `panic!` (a `&str` or a `String`), as
+/// `catch_unwind` or [`std::thread::JoinHandle::join`] hands it over.
+///
+/// ```
+/// let payload = std::panic::catch_unwind(|| panic!("boom {}", 7)).unwrap_err();
+/// assert_eq!(executor::task::panic_message(&*payload), Some("boom 7"));
+/// ```
+pub fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
     payload
         .downcast_ref::<&'static str>()
         .copied()

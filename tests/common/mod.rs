@@ -179,3 +179,18 @@ pub fn start_server(
         .to_string();
     (child, stdout, addr)
 }
+
+/// Sends raw bytes on a new connection, closes its sending side, and returns everything the
+/// server answers until it closes the connection (a read waits at most 30 s, then fails).
+pub fn raw(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("set a read timeout");
+    s.write_all(request).expect("send the request");
+    // (Fails if the server has answered and closed already.)
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read the answer");
+    out
+}
