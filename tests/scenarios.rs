@@ -132,3 +132,42 @@ fn scenario_example_exits_2_on_malformed_input() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// Scenarios under tests/scenarios/throws/ stop with an error in Node.js (an uncaught
+/// `TypeError`, exit code 1, the labels recorded so far printed at exit): ours must stop at the
+/// same op with the same labels.
+#[test]
+fn scenarios_that_throw_in_node_fail_here_too() {
+    let throws = dir().join("throws");
+    let node = node_available();
+    let mut n = 0;
+    for e in fs::read_dir(&throws).expect("tests/scenarios/throws exists") {
+        let path = e.unwrap().path();
+        if path.extension().is_none_or(|e| e != "scn") {
+            continue;
+        }
+        n += 1;
+        let name = path.display().to_string();
+        let src = fs::read_to_string(&path).unwrap();
+        let expected = lines(&fs::read_to_string(path.with_extension("out")).unwrap());
+        let program = executor::scenario::parse(&src).unwrap();
+        let err = executor::scenario::try_run(&program)
+            .expect_err(&format!("{name}: should stop with an error"));
+        assert_eq!(err.labels, expected, "{name}");
+        assert!(err.to_string().contains("TypeError"), "{err}");
+        if node {
+            let out = Command::new("node")
+                .arg(dir().join("run.js"))
+                .arg(&path)
+                .output()
+                .expect("run node");
+            assert_eq!(out.status.code(), Some(1), "{name}: node should exit 1");
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("TypeError"),
+                "{name}: node should throw a TypeError"
+            );
+            assert_eq!(lines(&String::from_utf8_lossy(&out.stdout)), expected);
+        }
+    }
+    assert!(n >= 1, "expected scenarios under throws/, found {n}");
+}
