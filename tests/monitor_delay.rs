@@ -58,8 +58,11 @@ fn an_idle_loop_reports_lateness_not_lateness_plus_resolution() {
     });
     eprintln!("{s}");
     assert!(s.count >= 5, "{s}");
-    // Node.js would report about 10 ms (the resolution) here.
-    assert!(s.p50_us < 5_000.0, "{s}");
+    // Node.js's histogram records the whole gap between samples, so on an idle loop every
+    // sample is at least the 10 ms resolution. Ours records lateness only: its smallest sample
+    // is well below the resolution. (The order-of-magnitude margin is the point: a loaded
+    // machine delays wake-ups, but not every one of ~20 by the full resolution.)
+    assert!(s.min_us < 10_000.0, "{s}");
 }
 
 #[test]
