@@ -546,17 +546,16 @@ impl Timers {
             } else {
                 ran_at_least_one_timer = true;
             }
+            if matches!(timer.action, Action::Waker(_)) && timer.seq.get() != seq {
+                // No Node.js counterpart: a sleep reset (or an interval stream re-armed or
+                // dropped) by the drain keeps its new state rather than completing early.
+                continue;
+            }
             // `L.remove(timer)`: also if the drain refreshed it (it runs anyway) or cleared it.
-            let still_queued = timer.seq.get() == seq;
             self.unschedule(&timer);
             if !timer.has_callback() {
                 // Cleared, or a silent timer (cleared after it fired, then refreshed).
                 timer.dead.set(true);
-                continue;
-            }
-            if matches!(timer.action, Action::Waker(_)) && !still_queued {
-                // No Node.js counterpart: a sleep reset (or an interval stream re-armed) by the
-                // drain keeps its new deadline rather than completing early.
                 continue;
             }
             self.fire(inner, &timer, now);

@@ -112,25 +112,32 @@ const INTERVAL_MS: [u64; 2] = [10, 30];
 /// short timer due by a margin or is irrelevant to it.
 const BUSY_MS: [u64; 2] = [20, 35];
 
-/// A timer label the program may name, and whether a `refresh` may name it.
-struct Known {
-    label: String,
-    timer: bool,
-    /// The op is complete and no `refresh` is anywhere in its body, so refreshing it cannot
-    /// make a refresh cycle (which would never end).
-    refreshable: bool,
+/// A handle op whose label is chosen once the whole program exists (so it may name a handle
+/// created later in the text, or its own or an enclosing one).
+#[derive(Clone, Copy)]
+enum Hole {
+    /// `clear`, `unref` or `ref` (decided at fill time), of any handle.
+    Other,
+    /// `refresh` of a timer whose body holds no `refresh` (a refresh cycle would never end).
+    Refresh,
+    /// Two ops on the same handle: `clear` then `refresh`, `unref` then `refresh`, and so on.
+    Pair,
+}
+
+/// The op list under construction: ops, or holes to fill.
+enum Slot {
+    Op(G),
+    Block(G, Vec<Slot>),
+    Hole(Hole),
 }
 
 struct Gen<'a> {
     rng: &'a mut Rng,
     next: usize,
-    known: Vec<Known>,
     /// Ops left to place (bounds the program's size and running time).
     budget: usize,
     /// Timer nesting depth of the op being generated.
     timer_depth: usize,
-    /// Labels of 1 ms timers.
-    short: Vec<String>,
 }
 
 impl Gen<'_> {
@@ -139,120 +146,164 @@ impl Gen<'_> {
         format!("{prefix}{}", self.next)
     }
 
-    fn block(&mut self, top: bool, max_len: usize) -> (Vec<G>, bool) {
+    fn block(&mut self, top: bool, max_len: usize) -> Vec<Slot> {
         let len = if top {
             2 + self.rng.below(max_len - 1)
         } else {
             self.rng.below(max_len + 1)
         };
         let mut out = Vec::new();
-        let mut has_refresh = false;
         for _ in 0..len {
             if self.budget == 0 {
                 break;
             }
             self.budget -= 1;
-            let (op, r) = self.op(top);
-            has_refresh |= r;
-            // A 1 ms countdown (a new 1 ms timer, or a refresh that may restart one) is
-            // followed by a spin in the same callback, so it is overdue by a wide margin at the
-            // next timers pass instead of racing it.
-            let short = match &op {
-                G::Timeout(_, 1, _) => true,
-                G::Refresh(l) => self.short.contains(l),
-                _ => false,
-            };
-            out.push(op);
-            if short {
-                out.push(G::Busy(self.rng.pick(&BUSY_MS)));
-            }
+            out.push(self.op(top));
         }
-        (out, has_refresh)
+        out
     }
 
-    fn handle_op(&mut self, refresh_only: bool) -> Option<G> {
-        let cands: Vec<usize> = (0..self.known.len())
-            .filter(|&i| !refresh_only || (self.known[i].timer && self.known[i].refreshable))
-            .collect();
-        if cands.is_empty() {
-            return None;
-        }
-        let k = &self.known[cands[self.rng.below(cands.len())]];
-        let l = k.label.clone();
-        Some(if refresh_only {
-            G::Refresh(l)
-        } else {
-            match self.rng.below(4) {
-                0 | 1 => G::Clear(l),
-                2 => G::Unref(l),
-                _ => G::Ref(l),
-            }
-        })
+    fn block_op(&mut self, op: G, max_len: usize) -> Slot {
+        Slot::Block(op, self.block(false, max_len))
     }
 
-    /// Generates a block op: registers its label (so its own body may clear/unref/ref it),
-    /// generates the body, then marks it refreshable if its body has no refresh.
-    fn block_op(
-        &mut self,
-        prefix: &str,
-        timer: bool,
-        max_len: usize,
-        make: impl FnOnce(String, Vec<G>) -> G,
-    ) -> (G, bool) {
-        let l = self.label(prefix);
-        let idx = self.known.len();
-        self.known.push(Known {
-            label: l.clone(),
-            timer,
-            refreshable: false,
-        });
-        let (body, r) = self.block(false, max_len);
-        self.known[idx].refreshable = timer && !r;
-        (make(l, body), r)
-    }
-
-    fn op(&mut self, top: bool) -> (G, bool) {
-        let roll = self.rng.below(100);
+    fn op(&mut self, top: bool) -> Slot {
         let nested_ok = self.timer_depth < 2;
-        match roll {
-            0..=27 if nested_ok => {
+        match self.rng.below(100) {
+            0..=26 if nested_ok => {
                 let ms = if self.timer_depth == 0 {
                     self.rng.pick(&TOP_MS)
                 } else {
                     self.rng.pick(&NESTED_MS)
                 };
+                let l = self.label("t");
                 self.timer_depth += 1;
-                let r = self.block_op("t", true, 3, |l, b| G::Timeout(l, ms, b));
-                if ms == 1 {
-                    if let G::Timeout(l, _, _) = &r.0 {
-                        self.short.push(l.clone());
-                    }
-                }
+                let s = self.block_op(G::Timeout(l, ms, vec![]), 3);
                 self.timer_depth -= 1;
-                r
+                s
             }
-            28..=33 if nested_ok && top => {
+            27..=32 if nested_ok && top => {
                 let ms = self.rng.pick(&INTERVAL_MS);
                 let n = 1 + self.rng.below(3) as u64;
+                let l = self.label("v");
                 self.timer_depth += 1;
-                let r = self.block_op("v", true, 2, |l, b| G::Interval(l, ms, n, b));
+                let s = self.block_op(G::Interval(l, ms, n, vec![]), 2);
                 self.timer_depth -= 1;
-                r
+                s
             }
-            34..=49 => self.block_op("i", false, 2, G::Immediate),
-            50..=62 => self.block_op("n", false, 2, G::Tick),
-            63..=71 => self.block_op("m", false, 2, G::Micro),
-            72..=79 => (G::Busy(self.rng.pick(&BUSY_MS)), false),
-            80..=87 => match self.handle_op(true) {
-                Some(op) => (op, true),
-                None => (G::Busy(self.rng.pick(&BUSY_MS)), false),
-            },
-            _ => match self.handle_op(false) {
-                Some(op) => (op, false),
-                None => self.block_op("n", false, 1, G::Tick),
-            },
+            33..=45 => {
+                let l = self.label("i");
+                self.block_op(G::Immediate(l, vec![]), 2)
+            }
+            46..=57 => {
+                let l = self.label("n");
+                self.block_op(G::Tick(l, vec![]), 2)
+            }
+            58..=65 => {
+                let l = self.label("m");
+                self.block_op(G::Micro(l, vec![]), 2)
+            }
+            66..=73 => Slot::Op(G::Busy(self.rng.pick(&BUSY_MS))),
+            74..=83 => Slot::Hole(Hole::Refresh),
+            84..=89 => Slot::Hole(Hole::Pair),
+            _ => Slot::Hole(Hole::Other),
         }
     }
+}
+
+/// A handle the program creates, as the fill sees it.
+struct Named {
+    label: String,
+    short: bool,
+    /// No `refresh` hole anywhere in its body.
+    refreshable: bool,
+}
+
+fn may_refresh(slots: &[Slot]) -> bool {
+    slots.iter().any(|s| match s {
+        Slot::Hole(Hole::Refresh | Hole::Pair) => true,
+        Slot::Block(_, b) => may_refresh(b),
+        _ => false,
+    })
+}
+
+fn collect(slots: &[Slot], out: &mut Vec<Named>) {
+    for s in slots {
+        if let Slot::Block(op, body) = s {
+            let (label, timer, short) = match op {
+                G::Timeout(l, ms, _) => (l, true, *ms == 1),
+                G::Interval(l, ..) => (l, true, false),
+                G::Immediate(l, _) => (l, false, false),
+                _ => {
+                    collect(body, out);
+                    continue;
+                }
+            };
+            out.push(Named {
+                label: label.clone(),
+                short,
+                refreshable: timer && !may_refresh(body),
+            });
+            collect(body, out);
+        }
+    }
+}
+
+/// Turns holes into handle ops. A `refresh` of a 1 ms timer is followed by a spin (see
+/// `fill_block`).
+fn fill(rng: &mut Rng, slots: Vec<Slot>, named: &[Named]) -> Vec<G> {
+    let refreshable: Vec<&Named> = named.iter().filter(|n| n.refreshable).collect();
+    let mut out = Vec::new();
+    for s in slots {
+        match s {
+            Slot::Op(op) => out.push(op),
+            Slot::Block(mut op, body) => {
+                *op.body_mut().expect("block op") = fill(rng, body, named);
+                let short = matches!(op, G::Timeout(_, 1, _));
+                out.push(op);
+                // A new 1 ms timer is followed by a spin in the same callback, so it is
+                // overdue by a wide margin at the next timers pass instead of racing it.
+                if short {
+                    out.push(G::Busy(rng.pick(&BUSY_MS)));
+                }
+            }
+            Slot::Hole(h) => {
+                if named.is_empty() {
+                    continue;
+                }
+                let other = |rng: &mut Rng, l: &str| match rng.below(4) {
+                    0 | 1 => G::Clear(l.to_string()),
+                    2 => G::Unref(l.to_string()),
+                    _ => G::Ref(l.to_string()),
+                };
+                let mut refreshed_short = false;
+                match h {
+                    Hole::Other => {
+                        let n = &named[rng.below(named.len())];
+                        out.push(other(rng, &n.label));
+                    }
+                    Hole::Refresh | Hole::Pair => {
+                        if refreshable.is_empty() {
+                            let n = &named[rng.below(named.len())];
+                            out.push(other(rng, &n.label));
+                            continue;
+                        }
+                        let n = refreshable[rng.below(refreshable.len())];
+                        if let Hole::Pair = h {
+                            out.push(other(rng, &n.label));
+                        }
+                        out.push(G::Refresh(n.label.clone()));
+                        refreshed_short = n.short;
+                    }
+                }
+                // A refresh restarts a 1 ms countdown: the same spin rule.
+                if refreshed_short {
+                    out.push(G::Busy(rng.pick(&BUSY_MS)));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Program number `index` of the campaign with `seed`: the same pair always gives the same
@@ -263,10 +314,11 @@ pub fn program(seed: u64, index: u64) -> Vec<G> {
     let mut g = Gen {
         rng: &mut rng,
         next: 0,
-        known: Vec::new(),
         budget,
         timer_depth: 0,
-        short: Vec::new(),
     };
-    g.block(true, 5).0
+    let slots = g.block(true, 5);
+    let mut named = Vec::new();
+    collect(&slots, &mut named);
+    fill(&mut rng, slots, &named)
 }
