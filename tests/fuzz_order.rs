@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The quick run's seed and size.
 const QUICK_SEED: u64 = 13;
-const QUICK_COUNT: u64 = 240;
+const QUICK_COUNT: u64 = 200;
 
 #[test]
 fn quick_fuzz_matches_node() {

@@ -32,7 +32,7 @@ fn a_sleep_reset_by_the_drain_before_its_turn_keeps_its_new_deadline() {
         // Wait for b, re-polling it through the shared cell.
         std::future::poll_fn(|cx| Pin::new(&mut *b.borrow_mut()).poll(cx)).await;
         let done = Instant::now();
-        waiter.await;
+        waiter.await.expect("the waiter task finished");
         let d = new_deadline.borrow().expect("a completed before b");
         assert!(
             done >= d,
