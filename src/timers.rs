@@ -797,4 +797,49 @@ mod tests {
         expected.push(extra.uid);
         assert_eq!(uids, expected);
     }
+    #[test]
+    fn clearing_a_list_s_last_referenced_timer_removes_the_list_an_unrefed_one_does_not() {
+        // `unenroll`: only a referenced timer's emptied list is deleted.
+        let t = Timers::default();
+        let now = Instant::now();
+        let a = cell(&t, 5, now);
+        t.start(&a, now);
+        assert!(t.clear(&a));
+        assert!(t.lists.borrow().by_key.is_empty());
+        let b = cell(&t, 5, now);
+        t.start(&b, now);
+        t.set_ref(&b, false);
+        assert!(t.clear(&b));
+        let l = t.lists.borrow();
+        let slot = l.by_key[&ListKey::Duration(Duration::from_millis(5))];
+        assert!(l.lists[slot].is_empty(), "the empty list stays queued");
+    }
+
+    #[test]
+    fn clear_of_a_finished_timeout_only_drops_its_callback_and_refresh_rearms_it_silently() {
+        let t = Timers::default();
+        let now = Instant::now();
+        let x = t.new_timer(
+            Weak::new(),
+            Action::Callback(RefCell::new(Some(Box::new(|| {})))),
+            Duration::from_millis(5),
+            false,
+            now,
+        );
+        // As `Rearm` leaves a timeout that fired and was not refreshed.
+        x.dead.set(true);
+        assert!(!t.clear(&x));
+        assert!(!x.has_callback() && !x.cancelled.get());
+        t.start(&x, now);
+        assert!(x.is_scheduled(), "refresh arms a silent timer");
+        assert_eq!(t.ref_count(), 1, "which keeps the loop alive");
+        assert!(!t.clear(&x), "a timer without a callback ignores clear");
+        assert!(x.is_scheduled());
+        // A pending timer cleared can never be re-armed.
+        let y = cell(&t, 5, now);
+        t.start(&y, now);
+        assert!(t.clear(&y));
+        t.start(&y, now);
+        assert!(!y.is_scheduled());
+    }
 }
