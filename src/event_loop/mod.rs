@@ -18,9 +18,10 @@
 //!
 //! # Invariants
 //! - No `RefCell` of [`Inner`] is borrowed while user code runs (callbacks, polls, wakes, drops).
-//! - `now` is the loop time: read at the start of the timers phase (when any timer exists) and
-//!   after a poll phase that waited, and refreshed whenever a timer is started (Node.js reads the
-//!   clock in `setTimeout` too).
+//! - `now` is the loop time: read at the start of the timers phase (when the timer handle is
+//!   started) and of each of its passes, after a poll phase that waited, and whenever a timer is
+//!   started (Node.js reads the clock in `setTimeout` too). The timers phase runs another pass
+//!   while the timer handle is due at this cached time (libuv's `uv__run_timers`).
 
 mod handle;
 mod observers;
