@@ -39,8 +39,10 @@ impl TimerHandle {
     }
 
     /// Cancels the timer (`clearTimeout` / `clearInterval`). Returns `true` if it was still
-    /// scheduled; clearing twice, or clearing a timeout that already fired, returns `false` and
-    /// changes nothing. A cleared timer can never be re-armed.
+    /// scheduled. A timer cleared before it finished can never be re-armed. As in Node.js,
+    /// clearing a timeout that already fired only drops its callback (and returns `false`): a
+    /// later [`refresh`](Self::refresh) then arms a silent timer, which keeps the loop alive
+    /// until it expires; clearing twice changes nothing more.
     pub fn clear(&self) -> bool {
         self.with_loop(|inner| inner.timers.clear(&self.cell))
             .unwrap_or(false)
@@ -65,8 +67,11 @@ impl TimerHandle {
     }
 
     /// Restarts the countdown from now with the same duration (`timeout.refresh()`). As in
-    /// Node.js, refreshing a timeout that already fired arms it again; refreshing a cleared timer
-    /// does nothing.
+    /// Node.js, refreshing a timeout that already fired arms it again (silently, if it was
+    /// cleared after it fired); refreshing a timer cleared before it finished does nothing. A
+    /// refreshed timer keeps its place in the timers phase only if it was not already chosen
+    /// to run next (Node.js's `listOnTimeout` runs a timer it picked even if the drain before
+    /// it refreshed it).
     pub fn refresh(&self) -> &Self {
         self.with_loop(|inner| {
             let now = inner.update_time();

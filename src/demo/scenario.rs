@@ -454,26 +454,80 @@ impl State {
                     }
                     None => {}
                 },
-                Op::Refresh(l) => {
-                    if let Some(Handle::Timer(h)) = self.handle(l) {
+                Op::Refresh(l) => match self.handle(l) {
+                    Some(Handle::Timer(h)) => {
                         h.refresh();
                     }
-                }
+                    // Node.js throws (`TypeError: ....refresh is not a function`): an
+                    // `Immediate` has no `refresh`. The program stops there, like an uncaught
+                    // exception; `resume_unwind` skips the panic hook, and `try_run` catches it.
+                    Some(Handle::Immediate(_)) => {
+                        std::panic::resume_unwind(Box::new(RefreshedImmediate(l.clone())))
+                    }
+                    None => {}
+                },
             }
         }
     }
 }
 
+/// The panic payload that stops a program which refreshed an immediate.
+struct RefreshedImmediate(String);
+
+/// A scenario that stopped with an error, as Node.js stops on an uncaught exception.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunError {
+    /// The labels recorded before the error (Node.js still prints them at exit).
+    pub labels: Vec<String>,
+    /// The label whose handle the failing op named.
+    pub label: String,
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`refresh {}` names an immediate, which has no refresh (Node.js throws a TypeError)",
+            self.label
+        )
+    }
+}
+
+impl std::error::Error for RunError {}
+
 /// Runs a scenario as the main script of a new loop, until the loop is idle, and returns the
 /// labels in the order they were recorded.
+///
+/// # Panics
+/// If the program fails at run time (see [`try_run`]).
 pub fn run(program: &[Op]) -> Vec<String> {
+    try_run(program).unwrap_or_else(|e| panic!("scenario failed: {e}"))
+}
+
+/// Runs a scenario like [`run`], or returns the error that stopped it: `refresh` of a label
+/// whose most recent handle is an immediate, which Node.js rejects with a `TypeError`.
+///
+/// ```
+/// let program = executor::demo::scenario::parse("log a immediate i { } refresh i log b").unwrap();
+/// let err = executor::demo::scenario::try_run(&program).unwrap_err();
+/// assert_eq!(err.labels, ["a"]);
+/// ```
+pub fn try_run(program: &[Op]) -> Result<Vec<String>, RunError> {
     let st = Rc::new(State::default());
     let ev = EventLoop::new();
-    ev.run(|| st.exec(program));
+    let result =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ev.run(|| st.exec(program))));
     // Handles may hold callbacks that hold the state: drop them before reading it.
     st.handles.borrow_mut().clear();
     drop(ev);
-    st.out.take()
+    let labels = st.out.take();
+    match result {
+        Ok(()) => Ok(labels),
+        Err(payload) => match payload.downcast::<RefreshedImmediate>() {
+            Ok(e) => Err(RunError { labels, label: e.0 }),
+            Err(other) => std::panic::resume_unwind(other),
+        },
+    }
 }
 
 // The parser is safe code: Miri would only spend minutes on its large inputs.

@@ -31,16 +31,29 @@ impl LoopState {
         self.run_timers();
     }
 
-    /// Timers phase.
+    /// Timers phase: libuv's `uv__run_timers` with Node.js's one timer handle. `RunTimers`
+    /// runs while the handle is due at the loop time, each pass followed by its drain (the
+    /// close of `RunTimers`' `InternalCallbackScope`). The loop time only moves when something
+    /// reads the clock, so a pass runs again before the check phase only if a callback or the
+    /// drain read the clock (`setTimeout`, `setInterval`, `refresh`, an interval's start) past
+    /// the handle's due time.
     fn run_timers(&self) {
         self.phase.set(Phase::Timers);
-        // With no timer at all there is nothing to compare the clock with: a loop of yields
+        // With the handle stopped there is nothing to compare the clock with: a loop of yields
         // then costs no clock read per iteration (starting a timer reads the clock anyway).
         if self.timers.next_expiry().is_none() {
             return;
         }
-        let now = self.update_time();
-        self.timers.run_due(self, now);
+        // `uv_run`: `uv__update_time(loop); uv__run_timers(loop);`
+        self.update_time();
+        while self
+            .timers
+            .next_expiry()
+            .is_some_and(|due| due <= self.loop_time())
+        {
+            self.timers.run_due(self);
+            self.drain_queues();
+        }
     }
 
     /// Poll phase: wait (the loop's only sleep), run the I/O callbacks, then the wakes that came

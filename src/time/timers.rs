@@ -1,20 +1,25 @@
 //! The timers phase: Node.js's timer lists, driven by the loop.
 //!
 //! # Implementation
-//! Node.js keeps one FIFO list per timer duration and a priority queue of those lists ordered by
-//! `(expiry, list id)` (`lib/internal/timers.js`). The timers phase takes the list that expires
-//! first and runs **every due timer of that list** before it looks at the next list. When several
-//! timers are overdue this differs from a plain "earliest deadline first" order (a 10 ms list whose
-//! timers are due at 10 and 14 runs both before an 8 ms timer due at 12), and Node.js is our
-//! oracle, so we keep the same structure:
+//! This is a port of Node.js v20's timers (`lib/internal/timers.js`: `insert`,
+//! `processTimers`, `listOnTimeout`; `lib/timers.js`: `clearTimeout`, `unenroll`;
+//! `src/env.cc`: `RunTimers`) and of the bundled libuv 1.46's `uv__run_timers`
+//! (`deps/uv/src/timer.c`), because Node.js is our oracle for ordering and the order of
+//! overdue timers depends on every detail of that structure:
 //!
 //! - a [`List`] per [`ListKey`]: the duration for `setTimeout`-like timers (appends are in start
 //!   order, so each list is sorted by due time), or the timer's own id for timers whose due time
 //!   is not "start + duration" (absolute deadlines, burst intervals), which keeps those sorted too;
-//! - a binary heap of `(expiry, list id, slot)` entries; an entry is stale once its list was
-//!   rescheduled (new id) or removed, and stale entries are skipped when they reach the top;
-//! - clearing a timer leaves a tombstone in its list (the entry's `seq` no longer matches the
-//!   timer's), skipped when it reaches the head; a list with many tombstones is compacted.
+//! - a binary heap of `(expiry, list id, slot)` entries (Node's `timerListQueue`, ordered by
+//!   `compareTimersLists`); an entry is stale once its list was rescheduled (new id) or removed,
+//!   and stale entries are skipped when they reach the top. A list keeps its expiry when timers
+//!   are appended or refreshed; only the timers phase moves it (`listOnTimeout`);
+//! - taking a timer out of its list leaves a tombstone (the entry's `seq` no longer matches the
+//!   timer's), skipped when it reaches the head; a list with many tombstones is compacted;
+//! - one libuv timer handle for all of them ([`Timers::next_expiry`]): the timers phase runs
+//!   `RunTimers` while that handle is due at the loop time, so a nextTick or microtask after the
+//!   last timer callback that reads the clock (`setTimeout`, `setInterval`, `refresh`) past the
+//!   next expiry makes the phase run another pass before the check phase.
 //!
 //! Ties between lists with equal expiry go to the list created or rescheduled first, and within a
 //! list to the timer inserted first: "ordered by (deadline, sequence)" at both levels.
@@ -96,8 +101,17 @@ pub(crate) struct TimerCell {
     seq: Cell<u64>,
     /// Whether a scheduled timer keeps the loop alive.
     refed: Cell<bool>,
-    /// Set by `clear`: the timer can never be scheduled again.
-    destroyed: Cell<bool>,
+    /// Set by `clear` of a timer that had not finished (Node's `_idleTimeout = -1` in
+    /// `unenroll`): the timer can never be scheduled again.
+    cancelled: Cell<bool>,
+    /// Node's `_destroyed`: the timer finished (fired and was not re-armed) or was cleared. A
+    /// `clear` of a finished timeout only drops its callback (`unenroll` returns early), so a
+    /// later `refresh` re-arms it.
+    dead: Cell<bool>,
+    /// Node's `_onTimeout`: whether a callback timer still has its callback (`clear` drops it;
+    /// the callback itself is out of its cell while it runs). A timer scheduled without one
+    /// expires silently: it only keeps the loop alive until then (`listOnTimeout`).
+    on_timeout: Cell<bool>,
     /// For `Action::Waker` timers: how many times the timer fired since its consumer last looked
     /// (a `Sleep` is done when this is non-zero; a burst interval may fire several times).
     pub(crate) fired: Cell<u32>,
@@ -115,7 +129,7 @@ impl fmt::Debug for TimerCell {
             .field("repeat", &self.repeat)
             .field("scheduled", &(self.seq.get() != 0))
             .field("refed", &self.refed.get())
-            .field("destroyed", &self.destroyed.get())
+            .field("cancelled", &self.cancelled.get())
             .finish()
     }
 }
@@ -146,6 +160,14 @@ impl TimerCell {
         self.duration.get()
     }
 
+    /// Whether firing would do something (Node's `timer._onTimeout`); waker timers always do.
+    fn has_callback(&self) -> bool {
+        match self.action {
+            Action::Callback(_) => self.on_timeout.get(),
+            Action::Waker(_) => true,
+        }
+    }
+
     fn list_key(&self) -> ListKey {
         if self.own_list.get() {
             ListKey::Own(self.uid)
@@ -155,10 +177,13 @@ impl TimerCell {
     }
 }
 
-/// One list of timers, sorted by due time.
+/// One list of timers, sorted by due time (Node's `TimersList`).
 struct List {
     /// The list's key in `TimerLists::by_key`.
     key: ListKey,
+    /// Identity of this list, never reused (slab slots are): Node compares list objects
+    /// (`list === timerListMap[msecs]`), and a removed list's slot may hold a new list.
+    uid: u64,
     /// Entries `(timer, seq)`; an entry whose seq differs from the timer's is a tombstone.
     entries: VecDeque<(Rc<TimerCell>, u64)>,
     /// Number of tombstones in `entries`.
@@ -167,25 +192,33 @@ struct List {
     id: u64,
 }
 
+impl List {
+    /// Whether the list holds no scheduled timer (`L.isEmpty`).
+    fn is_empty(&self) -> bool {
+        self.entries.len() == self.tombstones
+    }
+}
+
 /// The timer lists and the heap that orders them.
 #[derive(Default)]
 struct TimerLists {
-    /// List slot by key.
+    /// List slot by key (Node's `timerListMap`).
     by_key: HashMap<ListKey, usize>,
     /// The lists.
     lists: Slab<List>,
-    /// `(expiry, list id, slot)`, earliest first. Stale entries are skipped.
+    /// `(expiry, list id, slot)`, earliest first (Node's `timerListQueue`). Stale entries are
+    /// skipped.
     heap: BinaryHeap<Reverse<(Instant, u64, usize)>>,
-    /// Next list id.
+    /// Next list id (Node's `timerListId`).
     next_list_id: u64,
 }
 
 impl TimerLists {
-    /// Pops stale heap entries and returns the live top `(expiry, slot)`.
-    fn top(&mut self) -> Option<(Instant, usize)> {
+    /// Pops stale heap entries and returns the live top `(expiry, slot, list uid)`.
+    fn top(&mut self) -> Option<(Instant, usize, u64)> {
         while let Some(&Reverse((expiry, id, slot))) = self.heap.peek() {
             match self.lists.get(slot) {
-                Some(list) if list.id == id => return Some((expiry, slot)),
+                Some(list) if list.id == id => return Some((expiry, slot, list.uid)),
                 _ => {
                     self.heap.pop();
                 }
@@ -194,23 +227,30 @@ impl TimerLists {
         None
     }
 
-    /// Gives `slot` a new heap entry with `expiry` (the old one becomes stale).
-    fn reschedule(&mut self, slot: usize, expiry: Instant) {
+    fn new_id(&mut self) -> u64 {
         let id = self.next_list_id;
         self.next_list_id += 1;
+        id
+    }
+
+    /// Gives `slot` a new heap entry with `expiry` (the old one becomes stale): Node's
+    /// `list.expiry = ...; list.id = timerListId++; timerListQueue.percolateDown(1)`.
+    fn reschedule(&mut self, slot: usize, expiry: Instant) {
+        let id = self.new_id();
         self.lists[slot].id = id;
         self.heap.push(Reverse((expiry, id, slot)));
     }
-}
 
-/// What the timers phase found at the head of a list.
-enum Head {
-    /// A due timer, removed from the list.
-    Due(Rc<TimerCell>),
-    /// The head is not due yet; the list was rescheduled.
-    NotDue,
-    /// The list is empty and was removed.
-    Empty,
+    /// The list at `slot` if it is still the list `uid`.
+    fn get_mut(&mut self, slot: usize, uid: u64) -> Option<&mut List> {
+        self.lists.get_mut(slot).filter(|l| l.uid == uid)
+    }
+
+    /// Removes the list at `slot` from the map and the queue (its heap entry goes stale).
+    fn remove(&mut self, slot: usize) {
+        let list = self.lists.remove(slot);
+        self.by_key.remove(&list.key);
+    }
 }
 
 /// All timers of one loop.
@@ -224,6 +264,13 @@ pub(crate) struct Timers {
     next_seq: Cell<u64>,
     /// Last timer uid handed out.
     next_uid: Cell<u64>,
+    /// When the one libuv timer handle Node.js uses for all its timers is due (`None`: stopped).
+    /// Set by `insert` when it makes a list that expires before `js_next_expiry`
+    /// (`scheduleTimer`), and after each pass by `RunTimers`' `ScheduleTimer`.
+    uv_due: Cell<Option<Instant>>,
+    /// Node's `nextExpiry` (`None` is `Infinity`): the expiry `processTimers` last returned,
+    /// lowered by `insert`, never raised by `clear`.
+    js_next_expiry: Cell<Option<Instant>>,
     /// Fired timeouts whose callback is kept for `refresh`, weakly: a callback that holds its
     /// own handle makes a cycle only the loop's drop can break (`take_all`). Pruned of dead
     /// entries whenever it doubles.
@@ -254,7 +301,9 @@ impl Timers {
             due: Cell::new(now),
             seq: Cell::new(0),
             refed: Cell::new(true),
-            destroyed: Cell::new(false),
+            cancelled: Cell::new(false),
+            dead: Cell::new(false),
+            on_timeout: Cell::new(true),
             fired: Cell::new(0),
             fired_due: Cell::new(now),
             owner,
@@ -267,9 +316,10 @@ impl Timers {
     }
 
     /// (Re)starts the countdown of `timer` from `start`: due at `start + duration`, appended to
-    /// its duration's list (as Node.js's `insert`).
+    /// its duration's list (Node's `insert`, reached through `insertGuarded` for `refresh`,
+    /// which does nothing for a cleared timer).
     pub(crate) fn start(&self, timer: &Rc<TimerCell>, start: Instant) {
-        if timer.destroyed.get() {
+        if timer.cancelled.get() {
             return;
         }
         let own = timer.missed.get() == MissedTickBehavior::Burst && timer.repeat;
@@ -278,16 +328,20 @@ impl Timers {
 
     /// Schedules `timer` at the absolute `due` time, in a list of its own.
     pub(crate) fn start_at(&self, timer: &Rc<TimerCell>, due: Instant) {
-        if timer.destroyed.get() {
+        if timer.cancelled.get() {
             return;
         }
         self.schedule(timer, due, true);
     }
 
+    /// Node's `insert` (and `insertGuarded`'s `_destroyed = false`): appends `timer` to its
+    /// list, making the list if there is none.
     fn schedule(&self, timer: &Rc<TimerCell>, due: Instant, own_list: bool) {
-        // Unschedule under the old key, so the tombstone is counted in the list that holds it.
+        // `L.append` first unlinks the timer; unschedule under the old key, so the tombstone is
+        // counted in the list that holds it.
         self.unschedule(timer);
         timer.own_list.set(own_list);
+        timer.dead.set(false);
         let seq = self.next_seq.get() + 1;
         self.next_seq.set(seq);
         timer.seq.set(seq);
@@ -300,14 +354,24 @@ impl Timers {
         let slot = match l.by_key.get(&key) {
             Some(&slot) => slot,
             None => {
+                let uid = l.new_id();
                 let slot = l.lists.insert(List {
                     key,
+                    uid,
                     entries: VecDeque::new(),
                     tombstones: 0,
                     id: 0,
                 });
                 l.by_key.insert(key, slot);
                 l.reschedule(slot, due);
+                // `insert`: `if (nextExpiry > expiry) { scheduleTimer(msecs); nextExpiry =
+                // expiry; }`; the handle is started `msecs` from the loop time, which is the
+                // `start` just read (an interval's earlier `start` is only used inside
+                // `processTimers`, whose `RunTimers` reschedules the handle anyway).
+                if self.js_next_expiry.get().is_none_or(|n| n > due) {
+                    self.uv_due.set(Some(due));
+                    self.js_next_expiry.set(Some(due));
+                }
                 slot
             }
         };
@@ -319,7 +383,8 @@ impl Timers {
         }
     }
 
-    /// Takes `timer` out of its list (leaving a tombstone). Returns whether it was scheduled.
+    /// Takes `timer` out of its list (`L.remove`, leaving a tombstone). Returns whether it was
+    /// scheduled.
     pub(crate) fn unschedule(&self, timer: &TimerCell) -> bool {
         if timer.seq.get() == 0 {
             return false;
@@ -329,23 +394,47 @@ impl Timers {
             self.ref_count.set(self.ref_count.get() - 1);
         }
         let mut l = self.lists.borrow_mut();
+        // A scheduled timer's entry is always in the current list of its key: a list is only
+        // ever removed when it is empty.
         if let Some(&slot) = l.by_key.get(&timer.list_key()) {
             l.lists[slot].tombstones += 1;
         }
         true
     }
 
-    /// Clears `timer` for good. Returns whether it was still scheduled.
+    /// Clears `timer` (`clearTimeout`, then `unenroll`). Returns whether it was still scheduled.
+    ///
+    /// As in Node.js: clearing a callback timer whose callback is already gone does nothing
+    /// (`if (timer && timer._onTimeout)`); clearing a timeout that already fired only drops its
+    /// callback (`unenroll` returns early for a `_destroyed` timer), so a later `refresh` arms a
+    /// silent timer; otherwise the timer is taken out of its list for good, and if it keeps the
+    /// loop alive and its list is now empty, the list is removed (so a later timer of that
+    /// duration makes a new list with its own expiry, instead of joining a stale one).
     pub(crate) fn clear(&self, timer: &TimerCell) -> bool {
+        if let Action::Callback(cb) = &timer.action {
+            if !timer.on_timeout.replace(false) {
+                return false;
+            }
+            // Dropping the callback breaks the cycle of a callback that holds its own handle.
+            // If the callback is running right now it is not in the cell, and `Rearm` drops it.
+            let taken = cb.try_borrow_mut().ok().and_then(|mut c| c.take());
+            drop(taken);
+            if timer.dead.get() {
+                return false;
+            }
+        }
+        // `unenroll`.
+        timer.dead.set(true);
         let was = self.unschedule(timer);
-        timer.destroyed.set(true);
-        // Dropping the callback breaks the cycle of a callback that holds its own handle. If the
-        // callback is running right now it is not in the cell, and the firing code drops it.
-        let taken = match &timer.action {
-            Action::Callback(cb) => cb.try_borrow_mut().ok().and_then(|mut c| c.take()),
-            Action::Waker(_) => None,
-        };
-        drop(taken);
+        if timer.refed.get() {
+            let mut l = self.lists.borrow_mut();
+            if let Some(&slot) = l.by_key.get(&timer.list_key()) {
+                if l.lists[slot].is_empty() {
+                    l.remove(slot);
+                }
+            }
+        }
+        timer.cancelled.set(true);
         was
     }
 
@@ -361,64 +450,125 @@ impl Timers {
         }
     }
 
-    /// The earliest expiry of any list (possibly early, never late), or `None` with no timers.
+    /// When the timers phase next has work: when the loop's one timer handle is due (possibly
+    /// early, after a `clear`, never late), or `None` with no timers.
     pub(crate) fn next_expiry(&self) -> Option<Instant> {
-        self.lists.borrow_mut().top().map(|(expiry, _)| expiry)
+        self.uv_due.get()
     }
 
-    /// Runs every timer due at `now`, list by list (Node.js's `processTimers`), draining the
-    /// nextTick and microtask queues after each callback.
-    pub(crate) fn run_due(&self, inner: &LoopState, now: Instant) {
-        loop {
-            let slot = {
-                let mut l = self.lists.borrow_mut();
-                match l.top() {
-                    Some((expiry, slot)) if expiry <= now => slot,
-                    _ => return,
+    /// Node's `RunTimers` (`src/env.cc`), run by the timers phase while the timer handle is due
+    /// (the caller then drains the nextTick and microtask queues, as `RunTimers`'
+    /// `InternalCallbackScope` does when it closes, after the handle was rescheduled).
+    pub(crate) fn run_due(&self, inner: &LoopState) {
+        // `uv__run_timers` stops the (non-repeating) handle before calling it.
+        self.uv_due.set(None);
+        // If a callback panics, the lists keep their heap entries; make the next timers phase
+        // look at them again.
+        struct OnPanic<'a>(&'a Timers, Instant);
+        impl Drop for OnPanic<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.uv_due.set(Some(self.1));
                 }
-            };
-            // Node.js's `listOnTimeout`: the list keeps its heap entry while it runs, so a panic
-            // in a callback leaves it where the next timers phase finds it.
-            while let Head::Due(timer) = self.pop_due(slot, now) {
-                self.fire(inner, &timer, now);
-                inner.drain_queues();
             }
+        }
+        // `Local<Value> arg = env->GetNow();` reads the clock.
+        let now = inner.update_time();
+        let guard = OnPanic(self, now);
+        let next = self.process_timers(inner, now);
+        std::mem::forget(guard);
+        // `env->ScheduleTimer(duration_ms > 0 ? duration_ms : 1)`, with the duration counted
+        // from the loop time, which the callbacks may have moved past the next expiry.
+        if let Some(expiry) = next {
+            let t = inner.loop_time();
+            self.uv_due.set(Some(if expiry > t {
+                expiry
+            } else {
+                t + Duration::from_millis(1)
+            }));
         }
     }
 
-    /// Removes and returns the head of list `slot` if it is due, skipping tombstones.
-    fn pop_due(&self, slot: usize, now: Instant) -> Head {
-        let mut guard = self.lists.borrow_mut();
-        let l = &mut *guard;
-        let list = &mut l.lists[slot];
+    /// Node's `processTimers`: runs every list whose expiry is due at `now`, draining the
+    /// queues between lists; returns the next expiry (`None` when no list is left).
+    fn process_timers(&self, inner: &LoopState, now: Instant) -> Option<Instant> {
+        self.js_next_expiry.set(None);
+        let mut ran_at_least_one_list = false;
         loop {
-            let Some((timer, seq)) = list.entries.front() else {
-                let key = list.key;
-                l.by_key.remove(&key);
-                l.lists.remove(slot);
-                return Head::Empty;
-            };
-            if timer.seq.get() != *seq {
-                list.entries.pop_front();
-                list.tombstones = list.tombstones.saturating_sub(1);
-                continue;
+            let (expiry, slot, uid) = self.lists.borrow_mut().top()?;
+            if expiry > now {
+                self.js_next_expiry.set(Some(expiry));
+                return Some(expiry);
             }
+            if ran_at_least_one_list {
+                inner.drain_queues();
+            } else {
+                ran_at_least_one_list = true;
+            }
+            self.list_on_timeout(inner, slot, uid, now);
+        }
+    }
+
+    /// Node's `listOnTimeout`: runs the due timers of one list. The next timer is chosen (and
+    /// found due) *before* the drain that follows the previous callback, and then runs even if
+    /// that drain refreshed it. The list keeps its heap entry while it runs, so a panic in a
+    /// callback leaves it where the next timers phase finds it.
+    fn list_on_timeout(&self, inner: &LoopState, slot: usize, uid: u64, now: Instant) {
+        let mut ran_at_least_one_timer = false;
+        loop {
+            // `L.peek(list)`; the list may have been removed (emptied by a `clear`) meanwhile.
+            let timer = {
+                let mut l = self.lists.borrow_mut();
+                let Some(list) = l.get_mut(slot, uid) else {
+                    return;
+                };
+                loop {
+                    match list.entries.front() {
+                        None => break None,
+                        Some((t, seq)) if t.seq.get() != *seq => {
+                            list.entries.pop_front();
+                            list.tombstones = list.tombstones.saturating_sub(1);
+                        }
+                        Some((t, _)) => break Some(t.clone()),
+                    }
+                }
+            };
+            let Some(timer) = timer else { break };
+            // `if (diff < msecs)`: the head is not due; the rest of the list is later still.
             let due = timer.due.get();
             if due > now {
-                l.reschedule(slot, due);
-                return Head::NotDue;
+                self.lists.borrow_mut().reschedule(slot, due);
+                return;
             }
-            let (timer, _) = list.entries.pop_front().expect("front exists");
-            return Head::Due(timer);
+            let seq = timer.seq.get();
+            if ran_at_least_one_timer {
+                inner.drain_queues();
+            } else {
+                ran_at_least_one_timer = true;
+            }
+            if matches!(timer.action, Action::Waker(_)) && timer.seq.get() != seq {
+                // No Node.js counterpart: a sleep reset (or an interval stream re-armed or
+                // dropped) by the drain keeps its new state rather than completing early.
+                continue;
+            }
+            // `L.remove(timer)`: also if the drain refreshed it (it runs anyway) or cleared it.
+            self.unschedule(&timer);
+            if !timer.has_callback() {
+                // Cleared, or a silent timer (cleared after it fired, then refreshed).
+                timer.dead.set(true);
+                continue;
+            }
+            self.fire(inner, &timer, now);
+        }
+        // The list is empty: remove it, unless it was removed (and maybe remade) meanwhile.
+        let mut l = self.lists.borrow_mut();
+        if l.get_mut(slot, uid).is_some() {
+            l.remove(slot);
         }
     }
 
     /// Fires one due timer (already taken out of its list).
     fn fire(&self, inner: &LoopState, timer: &Rc<TimerCell>, now: Instant) {
-        timer.seq.set(0);
-        if timer.refed.get() {
-            self.ref_count.set(self.ref_count.get() - 1);
-        }
         let prev_due = timer.due.get();
         match &timer.action {
             Action::Waker(w) => {
@@ -443,6 +593,8 @@ impl Timers {
                         // Re-armed by the consumer when it takes the tick.
                         MissedTickBehavior::Delay => {}
                     }
+                } else {
+                    timer.dead.set(true);
                 }
                 let waker = w.borrow_mut().take();
                 if let Some(w) = waker {
@@ -450,8 +602,8 @@ impl Timers {
                 }
             }
             Action::Callback(cb) => {
-                // Node.js reads the clock before an interval's callback and restarts the
-                // interval from that time.
+                // `listOnTimeout`: `if (timer._repeat) start = getLibuvNow();` reads the clock
+                // before an interval's callback; the interval restarts from that time.
                 let start = if timer.repeat {
                     inner.update_time()
                 } else {
@@ -507,6 +659,8 @@ impl Timers {
         let mut l = self.lists.borrow_mut();
         let lists = std::mem::take(&mut *l);
         self.ref_count.set(0);
+        self.uv_due.set(None);
+        self.js_next_expiry.set(None);
         for (_, list) in lists.lists {
             for (timer, seq) in list.entries {
                 if timer.seq.get() == seq {
@@ -542,16 +696,18 @@ struct Rearm<'a> {
 }
 
 impl Drop for Rearm<'_> {
+    /// `listOnTimeout`'s `finally`.
     fn drop(&mut self) {
         let timer = self.timer;
-        if timer.destroyed.get() {
-            return;
+        if timer.on_timeout.get() {
+            *self.cb.borrow_mut() = self.f.take();
+            if !timer.repeat {
+                self.timers.remember_fired(timer);
+            }
         }
-        *self.cb.borrow_mut() = self.f.take();
-        if !timer.repeat {
-            self.timers.remember_fired(timer);
-        }
-        if timer.repeat {
+        // (A callback cleared while it ran is dropped with `self`, outside any borrow.)
+        if timer.repeat && !timer.cancelled.get() {
+            // `if (timer._repeat && timer._idleTimeout !== -1) insert(timer, ..., start)`.
             let period = timer.duration.get();
             match timer.missed.get() {
                 MissedTickBehavior::Skip => self.timers.start(timer, self.start),
@@ -560,6 +716,10 @@ impl Drop for Rearm<'_> {
                 }
                 MissedTickBehavior::Delay => self.timers.start(timer, self.inner.update_time()),
             }
+        } else if !timer.is_scheduled() {
+            // `else if (!timer._idleNext && !timer._idlePrev && !timer._destroyed)`: not
+            // refreshed by its own callback, so it is finished.
+            timer.dead.set(true);
         }
     }
 }
@@ -636,5 +796,50 @@ mod tests {
             .collect();
         expected.push(extra.uid);
         assert_eq!(uids, expected);
+    }
+    #[test]
+    fn clearing_a_list_s_last_referenced_timer_removes_the_list_an_unrefed_one_does_not() {
+        // `unenroll`: only a referenced timer's emptied list is deleted.
+        let t = Timers::default();
+        let now = Instant::now();
+        let a = cell(&t, 5, now);
+        t.start(&a, now);
+        assert!(t.clear(&a));
+        assert!(t.lists.borrow().by_key.is_empty());
+        let b = cell(&t, 5, now);
+        t.start(&b, now);
+        t.set_ref(&b, false);
+        assert!(t.clear(&b));
+        let l = t.lists.borrow();
+        let slot = l.by_key[&ListKey::Duration(Duration::from_millis(5))];
+        assert!(l.lists[slot].is_empty(), "the empty list stays queued");
+    }
+
+    #[test]
+    fn clear_of_a_finished_timeout_only_drops_its_callback_and_refresh_rearms_it_silently() {
+        let t = Timers::default();
+        let now = Instant::now();
+        let x = t.new_timer(
+            Weak::new(),
+            Action::Callback(RefCell::new(Some(Box::new(|| {})))),
+            Duration::from_millis(5),
+            false,
+            now,
+        );
+        // As `Rearm` leaves a timeout that fired and was not refreshed.
+        x.dead.set(true);
+        assert!(!t.clear(&x));
+        assert!(!x.has_callback() && !x.cancelled.get());
+        t.start(&x, now);
+        assert!(x.is_scheduled(), "refresh arms a silent timer");
+        assert_eq!(t.ref_count(), 1, "which keeps the loop alive");
+        assert!(!t.clear(&x), "a timer without a callback ignores clear");
+        assert!(x.is_scheduled());
+        // A pending timer cleared can never be re-armed.
+        let y = cell(&t, 5, now);
+        t.start(&y, now);
+        assert!(t.clear(&y));
+        t.start(&y, now);
+        assert!(!y.is_scheduled());
     }
 }

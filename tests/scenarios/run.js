@@ -157,7 +157,8 @@ function run(body) {
       case 'ref': { const e = handles.get(o.label); if (e) e.h.ref(); break; }
       case 'refresh': {
         const e = handles.get(o.label);
-        if (e && e.kind !== 'immediate') e.h.refresh();
+        // As in Node.js: an Immediate has no refresh(), so this throws a TypeError (uncaught: exit 1).
+        if (e) e.h.refresh();
         break;
       }
       default: throw new Error(`internal: bad op ${o.op}`);
