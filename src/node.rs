@@ -6,11 +6,11 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::runtime::LoopState;
 use crate::runtime::context;
 use crate::runtime::immediates::{CheckEntry, ImmediateCell};
 use crate::runtime::microtasks::Job;
-use crate::time::timers::{Action, MissedTickBehavior, TimerCell};
+use crate::time::MissedTickBehavior;
+use crate::time::{Action, TimerCell};
 
 /// The longest delay the callback API accepts: 2^31 - 1 ms (about 24.8 days), as in Node.js.
 pub const TIMEOUT_MAX: Duration = Duration::from_millis(2_147_483_647);
@@ -34,30 +34,29 @@ impl fmt::Debug for TimerHandle {
 }
 
 impl TimerHandle {
-    fn with_loop<R>(&self, f: impl FnOnce(&LoopState) -> R) -> Option<R> {
-        self.cell.owner.upgrade().map(|inner| f(&inner))
-    }
-
     /// Cancels the timer (`clearTimeout` / `clearInterval`). Returns `true` if it was still
     /// scheduled. A timer cleared before it finished can never be re-armed. As in Node.js,
     /// clearing a timeout that already fired only drops its callback (and returns `false`): a
     /// later [`refresh`](Self::refresh) then arms a silent timer, which keeps the loop alive
     /// until it expires; clearing twice changes nothing more.
     pub fn clear(&self) -> bool {
-        self.with_loop(|inner| inner.timers.clear(&self.cell))
+        self.cell
+            .with_owner(|inner| inner.timers.clear(&self.cell))
             .unwrap_or(false)
     }
 
     /// The timer no longer keeps the loop alive (`timeout.unref()`). It still fires if the loop
     /// is running at its due time.
     pub fn unref(&self) -> &Self {
-        self.with_loop(|inner| inner.timers.set_ref(&self.cell, false));
+        self.cell
+            .with_owner(|inner| inner.timers.set_ref(&self.cell, false));
         self
     }
 
     /// The timer keeps the loop alive again (`timeout.ref()`); the default.
     pub fn keep_alive(&self) -> &Self {
-        self.with_loop(|inner| inner.timers.set_ref(&self.cell, true));
+        self.cell
+            .with_owner(|inner| inner.timers.set_ref(&self.cell, true));
         self
     }
 
@@ -73,7 +72,7 @@ impl TimerHandle {
     /// to run next (Node.js's `listOnTimeout` runs a timer it picked even if the drain before
     /// it refreshed it).
     pub fn refresh(&self) -> &Self {
-        self.with_loop(|inner| {
+        self.cell.with_owner(|inner| {
             let now = inner.update_time();
             inner.timers.start(&self.cell, now);
         });

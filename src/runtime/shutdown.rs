@@ -24,7 +24,7 @@ impl LoopState {
             drop(tasks);
             for t in timers {
                 self.timers.clear(&t);
-                if let crate::time::timers::Action::Waker(w) = &t.action {
+                if let crate::time::Action::Waker(w) = &t.action {
                     let w = w.borrow_mut().take();
                     drop(w);
                 }

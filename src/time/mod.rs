@@ -4,9 +4,14 @@
 //! task resumes right after the timers phase fires its timer (in the microtask drain that follows
 //! it), in the same order as the callbacks around it.
 
+mod entry;
+mod lists;
+mod missed;
+mod phase;
 pub(crate) mod timers;
 
-pub use timers::MissedTickBehavior;
+pub(crate) use entry::{Action, TimerCell};
+pub use missed::MissedTickBehavior;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -20,7 +25,6 @@ use futures::Stream;
 use pin_project_lite::pin_project;
 
 use crate::runtime::context;
-use crate::time::timers::{Action, TimerCell};
 
 /// Creates a waker-driven timer on the running loop.
 #[track_caller]
@@ -76,12 +80,6 @@ fn wrong_loop(some_loop_runs: bool) -> ! {
     )
 }
 
-fn with_owner(timer: &TimerCell, f: impl FnOnce(&crate::runtime::LoopState)) {
-    if let Some(inner) = timer.owner.upgrade() {
-        f(&inner);
-    }
-}
-
 /// A future that completes at a deadline. Made by [`sleep`] and [`sleep_until`].
 ///
 /// Dropping it cancels its timer.
@@ -118,7 +116,7 @@ impl fmt::Debug for Sleep {
 #[track_caller]
 pub fn sleep(duration: Duration) -> Sleep {
     let (timer, now) = waker_timer("sleep", duration, false);
-    with_owner(&timer, |inner| inner.timers.start(&timer, now));
+    timer.with_owner(|inner| inner.timers.start(&timer, now));
     Sleep { timer }
 }
 
@@ -129,7 +127,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 #[track_caller]
 pub fn sleep_until(deadline: Instant) -> Sleep {
     let (timer, _) = waker_timer("time::sleep_until", Duration::ZERO, false);
-    with_owner(&timer, |inner| inner.timers.start_at(&timer, deadline));
+    timer.with_owner(|inner| inner.timers.start_at(&timer, deadline));
     Sleep { timer }
 }
 
@@ -147,9 +145,8 @@ impl Sleep {
     /// Moves the deadline (also after the sleep completed, making it pending again).
     pub fn reset(&mut self, deadline: Instant) {
         self.timer.fired.set(0);
-        with_owner(&self.timer, |inner| {
-            inner.timers.start_at(&self.timer, deadline)
-        });
+        self.timer
+            .with_owner(|inner| inner.timers.start_at(&self.timer, deadline));
     }
 }
 
@@ -168,7 +165,7 @@ impl Future for Sleep {
 impl Drop for Sleep {
     fn drop(&mut self) {
         if self.timer.is_scheduled() {
-            with_owner(&self.timer, |inner| {
+            self.timer.with_owner(|inner| {
                 inner.timers.clear(&self.timer);
             });
         }
@@ -214,7 +211,7 @@ pub fn interval(period: Duration) -> Interval {
         "executor::time::interval: the period must be non-zero"
     );
     let (timer, now) = waker_timer("time::interval", period, true);
-    with_owner(&timer, |inner| inner.timers.start(&timer, now));
+    timer.with_owner(|inner| inner.timers.start(&timer, now));
     Interval { timer }
 }
 
@@ -233,7 +230,7 @@ impl Interval {
         }
         self.timer.fired.set(fired - 1);
         if self.timer.missed.get() == MissedTickBehavior::Delay {
-            with_owner(&self.timer, |inner| {
+            self.timer.with_owner(|inner| {
                 let now = inner.update_time();
                 inner.timers.start(&self.timer, now);
             });
@@ -263,7 +260,7 @@ impl Interval {
     /// Restarts the schedule: the next tick is one period from now; pending ticks are dropped.
     pub fn reset(&mut self) {
         self.timer.fired.set(0);
-        with_owner(&self.timer, |inner| {
+        self.timer.with_owner(|inner| {
             let now = inner.update_time();
             inner.timers.start(&self.timer, now);
         });
@@ -280,7 +277,7 @@ impl Stream for Interval {
 
 impl Drop for Interval {
     fn drop(&mut self) {
-        with_owner(&self.timer, |inner| {
+        self.timer.with_owner(|inner| {
             inner.timers.clear(&self.timer);
         });
     }

@@ -1,0 +1,100 @@
+//! Node.js's timer lists: one list per duration (or per timer, for timers whose due time is
+//! not "start + duration"), and the heap that orders the lists by expiry (`timerListMap` and
+//! `timerListQueue` in `lib/internal/timers.js`). See `timers.rs` for how they are used.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use super::entry::TimerCell;
+
+/// Lists with at least this many tombstones, and more tombstones than live entries, are compacted.
+pub(super) const COMPACT_MIN_TOMBSTONES: usize = 64;
+
+/// Key of a timer list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum ListKey {
+    /// `start + duration` timers of this duration (Node.js's per-duration lists).
+    Duration(Duration),
+    /// A timer with its own list (absolute deadline or burst interval), by timer uid.
+    Own(u64),
+}
+
+/// One list of timers, sorted by due time (Node's `TimersList`).
+pub(super) struct List {
+    /// The list's key in `TimerLists::by_key`.
+    pub(super) key: ListKey,
+    /// Identity of this list, never reused (slab slots are): Node compares list objects
+    /// (`list === timerListMap[msecs]`), and a removed list's slot may hold a new list.
+    pub(super) uid: u64,
+    /// Entries `(timer, seq)`; an entry whose seq differs from the timer's is a tombstone.
+    pub(super) entries: VecDeque<(Rc<TimerCell>, u64)>,
+    /// Number of tombstones in `entries`.
+    pub(super) tombstones: usize,
+    /// Id of the list's live heap entry (ids are unique and increase).
+    pub(super) id: u64,
+}
+
+impl List {
+    /// Whether the list holds no scheduled timer (`L.isEmpty`).
+    pub(super) fn is_empty(&self) -> bool {
+        self.entries.len() == self.tombstones
+    }
+}
+
+/// The timer lists and the heap that orders them.
+#[derive(Default)]
+pub(super) struct TimerLists {
+    /// List slot by key (Node's `timerListMap`).
+    pub(super) by_key: HashMap<ListKey, usize>,
+    /// The lists.
+    pub(super) lists: Slab<List>,
+    /// `(expiry, list id, slot)`, earliest first (Node's `timerListQueue`). Stale entries are
+    /// skipped.
+    pub(super) heap: BinaryHeap<Reverse<(Instant, u64, usize)>>,
+    /// Next list id (Node's `timerListId`).
+    pub(super) next_list_id: u64,
+}
+
+impl TimerLists {
+    /// Pops stale heap entries and returns the live top `(expiry, slot, list uid)`.
+    pub(super) fn top(&mut self) -> Option<(Instant, usize, u64)> {
+        while let Some(&Reverse((expiry, id, slot))) = self.heap.peek() {
+            match self.lists.get(slot) {
+                Some(list) if list.id == id => return Some((expiry, slot, list.uid)),
+                _ => {
+                    self.heap.pop();
+                }
+            }
+        }
+        None
+    }
+
+    pub(super) fn new_id(&mut self) -> u64 {
+        let id = self.next_list_id;
+        self.next_list_id += 1;
+        id
+    }
+
+    /// Gives `slot` a new heap entry with `expiry` (the old one becomes stale): Node's
+    /// `list.expiry = ...; list.id = timerListId++; timerListQueue.percolateDown(1)`.
+    pub(super) fn reschedule(&mut self, slot: usize, expiry: Instant) {
+        let id = self.new_id();
+        self.lists[slot].id = id;
+        self.heap.push(Reverse((expiry, id, slot)));
+    }
+
+    /// The list at `slot` if it is still the list `uid`.
+    pub(super) fn get_mut(&mut self, slot: usize, uid: u64) -> Option<&mut List> {
+        self.lists.get_mut(slot).filter(|l| l.uid == uid)
+    }
+
+    /// Removes the list at `slot` from the map and the queue (its heap entry goes stale).
+    pub(super) fn remove(&mut self, slot: usize) {
+        let list = self.lists.remove(slot);
+        self.by_key.remove(&list.key);
+    }
+}
