@@ -65,6 +65,8 @@
 // callbacks the Node.js-named front; sync/ locks for one loop; chunk cutting CPU work;
 // observe/ seeing and counting what the loop runs; demo/ the workload and the test language.
 pub mod chunk;
+#[cfg(feature = "hyper")]
+pub mod compat;
 pub mod demo;
 mod io;
 mod node;
@@ -81,13 +83,21 @@ pub use io::net;
 
 pub use node::{
     ImmediateHandle, TIMEOUT_MAX, TIMEOUT_MIN, TimerHandle, next_tick, queue_microtask,
-    set_immediate, set_interval, set_timeout,
+    set_immediate, set_interval, set_timeout, set_timeout_mut,
 };
-pub use runtime::{Builder, EventLoop, LoopStats, block_on, loop_stats, loop_time, run, spawn};
+pub use runtime::{
+    Builder, EventLoop, LoopGone, LoopStats, RemoteJoinHandle, Spawner, block_on, loop_stats,
+    loop_time, run, spawn, spawner,
+};
+pub use task::abort::AbortHandle;
+pub use task::join_set::JoinSet;
 pub use task::yield_now::{YieldNow, yield_now};
 pub use task::{JoinError, JoinHandle};
 pub use threads::bridge::{Bridge, BridgeError};
 pub use threads::cluster::{Cluster, ClusterBuilder, ClusterHandle, ClusterReport, Placement};
 pub use threads::offload::{Offload, offload};
 pub use time::timers::MissedTickBehavior;
-pub use time::{Elapsed, Interval, Sleep, Timeout, interval, sleep, sleep_until, timeout};
+pub use time::{
+    Elapsed, Interval, Sleep, Timeout, interval, interval_at, sleep, sleep_until, timeout,
+    timeout_at,
+};

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use crate::{
     EventLoop, ImmediateHandle, TimerHandle, next_tick, queue_microtask, set_immediate,
-    set_interval, set_timeout,
+    set_interval, set_timeout_mut,
 };
 
 /// How deep blocks may nest (a top-level `timeout t 0 { }` is depth 1).
@@ -378,7 +378,7 @@ impl State {
             match op {
                 Op::Log(l) => self.out.borrow_mut().push(l.clone()),
                 Op::Timeout { label, ms, body } => {
-                    let h = set_timeout(Duration::from_millis(*ms), self.callback(label, body));
+                    let h = set_timeout_mut(Duration::from_millis(*ms), self.callback(label, body));
                     self.handles
                         .borrow_mut()
                         .insert(label.clone(), Handle::Timer(h));
