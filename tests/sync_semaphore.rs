@@ -110,7 +110,10 @@ fn try_acquire_and_forget() {
     assert_eq!(sem.available_permits(), 1);
     drop(sem.try_acquire().unwrap());
     assert_eq!(sem.available_permits(), 1);
-    assert_eq!(format!("{sem:?}"), "Semaphore { permits: 1, waiters: 0 }");
+    assert_eq!(
+        format!("{sem:?}"),
+        "Semaphore { permits: 1, waiters: 0, closed: false }"
+    );
 }
 
 #[test]
