@@ -471,6 +471,27 @@ mod tests {
     }
 
     #[test]
+    fn owned_guards_share_exclude_and_downgrade() {
+        let lock = Rc::new(RwLock::new(vec![1]));
+        let r = lock.clone().try_read_owned().unwrap();
+        let r2 = lock.clone().try_read_owned().unwrap();
+        assert_eq!(r.len() + r2.len(), 2);
+        let mut w = pin!(lock.clone().write_owned());
+        assert!(poll(w.as_mut()).is_pending());
+        drop((r, r2));
+        let Poll::Ready(mut g) = poll(w.as_mut()) else {
+            panic!("writer not admitted after the readers left")
+        };
+        g.push(2);
+        let r = g.downgrade();
+        assert_eq!(*lock.clone().try_read_owned().unwrap(), [1, 2]);
+        assert!(lock.clone().try_write_owned().is_err());
+        drop(r);
+        assert_eq!(Rc::strong_count(&lock), 1);
+        assert_eq!(*lock.try_write().unwrap(), [1, 2]);
+    }
+
+    #[test]
     fn readers_share_then_a_queued_writer_gets_exclusive_access() {
         let lock = RwLock::new(String::from("a"));
         let r1 = lock.try_read().unwrap();

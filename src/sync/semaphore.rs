@@ -705,6 +705,23 @@ mod tests {
     }
 
     #[test]
+    fn close_fails_queued_and_later_waiters_and_keeps_held_permits() {
+        let sem = Rc::new(Semaphore::new(1));
+        let held = sem.clone().try_acquire_owned().unwrap();
+        let mut a = pin!(sem.acquire());
+        assert!(poll(a.as_mut()).is_pending());
+        sem.close();
+        assert!(matches!(
+            poll(a.as_mut()),
+            Poll::Ready(Err(AcquireError(())))
+        ));
+        assert!(matches!(poll(pin!(sem.acquire())), Poll::Ready(Err(_))));
+        drop(held);
+        assert_eq!(sem.available_permits(), 1);
+        assert_eq!(sem.try_acquire().unwrap_err(), TryAcquireError::Closed);
+    }
+
+    #[test]
     #[should_panic(expected = "MAX_PERMITS")]
     fn permit_overflow_panics() {
         Semaphore::new(MAX_PERMITS).add_permits(1);
