@@ -54,9 +54,9 @@ struct Args {
     max_requests: Option<u64>,
 }
 
-fn number<T: std::str::FromStr>(flag: &str, v: Option<String>, lo: T, hi: T) -> Result<T, String>
+fn number<T>(flag: &str, v: Option<String>, lo: T, hi: T) -> Result<T, String>
 where
-    T: PartialOrd + std::fmt::Display + Copy,
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
 {
     let v = v.ok_or_else(|| format!("{flag} needs a value"))?;
     match v.parse::<T>() {

@@ -40,6 +40,8 @@ impl LoopTimer {
     ///
     /// # Panics
     /// If no loop is running on this thread.
+    // No `Default`: it would panic off the loop, which `Default` users do not expect.
+    #[allow(clippy::new_without_default)]
     #[track_caller]
     pub fn new() -> Self {
         LoopTimer {

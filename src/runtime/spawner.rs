@@ -303,7 +303,7 @@ impl LoopState {
             return;
         }
         let mut rest = Requeue(self, jobs.into_iter());
-        while let Some(job) = rest.1.next() {
+        for job in rest.1.by_ref() {
             self.traced(Kind::Wake, 0, None, job);
             self.drain_queues();
         }
