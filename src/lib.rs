@@ -47,6 +47,8 @@
 //! | `await new Promise(r => setImmediate(r))` | [`yield_now`]`().await` |
 //! | `await setTimeout(ms)` (timers/promises) | [`sleep`]`(Duration).await` |
 //! | a `worker_threads` job / libuv `uv_queue_work` | [`offload`]`(closure).await` |
+//! | a worker's `postMessage` back to the loop / libuv `uv_async_send` | [`Spawner`] (`Send`): `spawn`, `run` |
+//! | `Promise.all` / `Promise.race` over many tasks | [`JoinSet`] (`join_next`, `abort_all`) |
 //! | a Worker + `Atomics.wait` to call async code synchronously | [`Bridge::call`] |
 //! | `cluster` (more processes, more loops) | [`Cluster`] |
 //! | `net.createServer()` / `net.connect()` | [`net::TcpListener`] / [`net::TcpStream`] |
