@@ -47,6 +47,8 @@
 //! | `await new Promise(r => setImmediate(r))` | [`yield_now`]`().await` |
 //! | `await setTimeout(ms)` (timers/promises) | [`sleep`]`(Duration).await` |
 //! | a `worker_threads` job / libuv `uv_queue_work` | [`offload`]`(closure).await` |
+//! | a worker's `postMessage` back to the loop / libuv `uv_async_send` | [`Spawner`] (`Send`): `spawn`, `run` |
+//! | `Promise.all` / `Promise.race` over many tasks | [`task::JoinSet`] (`join_next`, `abort_all`) |
 //! | a Worker + `Atomics.wait` to call async code synchronously | [`threads::Bridge::call`] |
 //! | `cluster` (more processes, more loops) | [`threads::Cluster`] |
 //! | `net.createServer()` / `net.connect()` | [`net::TcpListener`] / [`net::TcpStream`] |
@@ -79,6 +81,8 @@
 // for one loop; chunk cutting CPU work; observe/ seeing and counting; demo/ the workload and the
 // test language.
 pub mod chunk;
+#[cfg(feature = "hyper")]
+pub mod compat;
 pub mod demo;
 mod io;
 pub mod node;
@@ -92,8 +96,12 @@ pub mod time;
 #[cfg(all(unix, not(miri)))]
 pub use io::net;
 
-pub use node::{next_tick, queue_microtask, set_immediate, set_interval, set_timeout};
-pub use runtime::{Builder, EventLoop, LoopStats, block_on, loop_stats, loop_time, run, spawn};
+pub use node::{
+    next_tick, queue_microtask, set_immediate, set_interval, set_timeout, set_timeout_mut,
+};
+pub use runtime::{
+    Builder, EventLoop, LoopStats, Spawner, block_on, loop_stats, loop_time, run, spawn, spawner,
+};
 pub use task::{JoinHandle, yield_now};
 pub use threads::offload;
 pub use time::sleep;

@@ -25,6 +25,9 @@ pub const TIMEOUT_MIN: Duration = Duration::from_millis(1);
 #[derive(Clone)]
 pub struct TimerHandle {
     cell: Rc<TimerCell>,
+    /// Made by [`set_timeout`]: the callback is `FnOnce`, so it runs at most once and
+    /// [`refresh`](Self::refresh) only postpones a timeout that has not fired yet.
+    once: bool,
 }
 
 impl fmt::Debug for TimerHandle {
@@ -65,13 +68,21 @@ impl TimerHandle {
         self.cell.has_ref()
     }
 
-    /// Restarts the countdown from now with the same duration (`timeout.refresh()`). As in
-    /// Node.js, refreshing a timeout that already fired arms it again (silently, if it was
-    /// cleared after it fired); refreshing a timer cleared before it finished does nothing. A
-    /// refreshed timer keeps its place in the timers phase only if it was not already chosen
-    /// to run next (Node.js's `listOnTimeout` runs a timer it picked even if the drain before
-    /// it refreshed it).
+    /// Restarts the countdown from now with the same duration (`timeout.refresh()`).
+    /// Refreshing a timer cleared before it finished does nothing.
+    ///
+    /// A timeout that already fired (or is running its callback): a [`set_timeout_mut`] one is
+    /// armed again, as in Node.js (silently, if it was cleared after it fired), and runs its
+    /// callback again; a [`set_timeout`] one does nothing, its `FnOnce` callback having been used
+    /// (its handle stays inactive). A refreshed timer keeps its place in the timers phase only if
+    /// it was not already chosen to run next (Node.js's `listOnTimeout` runs a timer it picked
+    /// even if the drain before it refreshed it).
     pub fn refresh(&self) -> &Self {
+        // A one-shot that is not scheduled has fired (or is firing): a timer leaves its list
+        // only by firing or by `clear`, after which it cannot be re-armed anyway.
+        if self.once && !self.cell.is_scheduled() {
+            return self;
+        }
         self.cell.with_owner(|inner| {
             let now = inner.update_time();
             inner.timers.start(&self.cell, now);
@@ -178,6 +189,17 @@ fn new_timer(api: &str, delay: Duration, repeat: bool, f: Box<dyn FnMut()>) -> T
     callback_timer(api, clamp(api, delay), repeat, f)
 }
 
+/// An `FnOnce` as the timer list's `FnMut`: it runs `f` the first time, then nothing (and `f`,
+/// with what it captured, is dropped as soon as it has run).
+fn once(f: impl FnOnce() + 'static) -> Box<dyn FnMut()> {
+    let mut f = Some(f);
+    Box::new(move || {
+        if let Some(f) = f.take() {
+            f();
+        }
+    })
+}
+
 /// Starts a callback timer of exactly `delay` (not clamped to 1 ms: the meters of `observe`
 /// sample at periods below Node.js's minimum, as [`interval`](crate::time::interval) may). `delay`
 /// must be non-zero.
@@ -198,26 +220,65 @@ pub(crate) fn callback_timer(
             now,
         );
         inner.timers.start(&cell, now);
-        TimerHandle { cell }
+        TimerHandle { cell, once: false }
     })
 }
 
 /// Calls `f` once after `delay` (`setTimeout`). Delays below 1 ms become 1 ms, as in Node.js.
 ///
-/// `f` is `FnMut` because [`TimerHandle::refresh`] can make a timeout fire again, as in Node.js.
+/// `f` is `FnOnce`, so it may move what it captured out (send on a oneshot channel, say), and
+/// it is dropped as soon as it has run. The price: [`TimerHandle::refresh`] of a timeout that
+/// already fired does nothing, where Node.js would run the callback again; use
+/// [`set_timeout_mut`] for that. Refreshing it before it fires postpones it, as in Node.js.
 ///
 /// # Panics
 /// If no loop is running on this thread, or if `delay` exceeds [`TIMEOUT_MAX`].
 ///
 /// ```
 /// use std::time::Duration;
-/// executor::run(|| {
-///     executor::set_timeout(Duration::from_millis(5), || println!("five ms later"));
+/// use futures::channel::oneshot;
+/// executor::block_on(async {
+///     let (tx, rx) = oneshot::channel();
+///     executor::set_timeout(Duration::from_millis(5), move || tx.send("five ms later").unwrap());
+///     assert_eq!(rx.await.unwrap(), "five ms later");
 /// });
 /// ```
 #[track_caller]
-pub fn set_timeout(delay: Duration, f: impl FnMut() + 'static) -> TimerHandle {
-    new_timer("set_timeout", delay, false, Box::new(f))
+pub fn set_timeout(delay: Duration, f: impl FnOnce() + 'static) -> TimerHandle {
+    let mut h = new_timer("set_timeout", delay, false, once(f));
+    h.once = true;
+    h
+}
+
+/// [`set_timeout`] with a callback that can run more than once: Node.js's `setTimeout` in
+/// full, where [`TimerHandle::refresh`] of a timeout that already fired (even from inside its
+/// own callback) arms it again and runs the callback again. The callback is kept until the
+/// timer is cleared or its loop dropped.
+///
+/// # Panics
+/// As [`set_timeout`].
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc, time::Duration};
+/// let runs = Rc::new(Cell::new(0));
+/// let r = runs.clone();
+/// executor::run(move || {
+///     let h = Rc::new(Cell::new(None::<executor::node::TimerHandle>));
+///     let me = h.clone();
+///     h.set(Some(executor::set_timeout_mut(Duration::from_millis(1), move || {
+///         r.set(r.get() + 1);
+///         if r.get() < 3 {
+///             let t = me.take().unwrap();
+///             t.refresh(); // fired, and yet: runs again
+///             me.set(Some(t));
+///         }
+///     })));
+/// });
+/// assert_eq!(runs.get(), 3);
+/// ```
+#[track_caller]
+pub fn set_timeout_mut(delay: Duration, f: impl FnMut() + 'static) -> TimerHandle {
+    new_timer("set_timeout_mut", delay, false, Box::new(f))
 }
 
 /// Calls `f` every `period` until cleared (`setInterval`). Periods below 1 ms become 1 ms.

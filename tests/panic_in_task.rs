@@ -285,9 +285,12 @@ fn dropping_the_loop_frees_a_fired_timeout_that_holds_its_own_handle() {
         let me: Rc<RefCell<Option<executor::node::TimerHandle>>> = Rc::default();
         let m = me.clone();
         // The callback keeps its handle (to `refresh` it later, say): a cycle through the timer.
-        *me.borrow_mut() = Some(set_timeout(Duration::from_millis(1), move || {
-            let _keep = (&t, &m);
-        }));
+        *me.borrow_mut() = Some(executor::set_timeout_mut(
+            Duration::from_millis(1),
+            move || {
+                let _keep = (&t, &m);
+            },
+        ));
     });
     assert_eq!(live.get(), 1, "the fired callback is kept for refresh");
     drop(ev);

@@ -585,7 +585,7 @@ fn a_notified_repolled_with_a_new_waker_drops_the_old_one_unborrowed() {
 fn release_permits_at_drop() {
     let sem = Rc::new(Semaphore::new(1));
     let mut fut = Box::pin(async {
-        let _permit = sem.acquire().await;
+        let _permit = sem.acquire().await.unwrap();
     });
     // Second iteration shouldn't deadlock (tokio) or panic on a borrowed `RefCell` (here).
     for _ in 0..=1 {

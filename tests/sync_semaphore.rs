@@ -17,7 +17,7 @@ fn worker(
 ) -> executor::JoinHandle<()> {
     let (sem, log) = (sem.clone(), log.clone());
     spawn(async move {
-        let permit = sem.acquire_many(n).await;
+        let permit = sem.acquire_many(n).await.unwrap();
         log.push(format!("{name} in"));
         yield_now().await;
         log.push(format!("{name} out"));
@@ -30,7 +30,7 @@ fn a_large_request_at_the_head_holds_back_smaller_ones_behind_it() {
     let log = Log::new();
     run_bounded(async {
         let sem = Rc::new(Semaphore::new(2));
-        let held = sem.acquire_many(2).await;
+        let held = sem.acquire_many(2).await.unwrap();
         let big = worker(&sem, &log, "big(3)", 3);
         let small = worker(&sem, &log, "small(1)", 1);
         settle().await;
@@ -110,7 +110,10 @@ fn try_acquire_and_forget() {
     assert_eq!(sem.available_permits(), 1);
     drop(sem.try_acquire().unwrap());
     assert_eq!(sem.available_permits(), 1);
-    assert_eq!(format!("{sem:?}"), "Semaphore { permits: 1, waiters: 0 }");
+    assert_eq!(
+        format!("{sem:?}"),
+        "Semaphore { permits: 1, waiters: 0, closed: false }"
+    );
 }
 
 #[test]

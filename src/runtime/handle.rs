@@ -212,6 +212,12 @@ impl EventLoop {
         self.inner.spawn(fut, Location::caller())
     }
 
+    /// A `Send + Sync + Clone` handle that spawns work onto this loop from any thread (see
+    /// [`Spawner`](super::Spawner)).
+    pub fn spawner(&self) -> super::Spawner {
+        super::Spawner::new(&self.inner)
+    }
+
     /// Installs an observer, told about every callback and task poll from now on (see
     /// [`LoopObserver`]).
     pub fn add_observer(&self, observer: Rc<dyn LoopObserver>) {
@@ -285,6 +291,31 @@ where
 {
     let location = Location::caller();
     context::with_current("spawn", |inner| inner.spawn(fut, location))
+}
+
+/// A [`Spawner`](super::Spawner) for the running loop: hand it to another thread (an
+/// [`offload`](crate::offload) job, a foreign library's callback thread) to get work back onto
+/// this loop.
+///
+/// # Panics
+/// If no loop is running on this thread.
+///
+/// ```
+/// executor::block_on(async {
+///     let spawner = executor::spawner();
+///     // The worker thread computes, then sends a continuation back to the loop.
+///     let back = executor::offload(move || {
+///         let n = 6 * 7;
+///         spawner.run(move || n + 1).unwrap()
+///     })
+///     .await
+///     .unwrap();
+///     assert_eq!(back.await.unwrap(), 43);
+/// });
+/// ```
+#[track_caller]
+pub fn spawner() -> super::Spawner {
+    context::with_current("spawner", super::Spawner::new)
 }
 
 /// The running loop's cached time (libuv's `uv_now`), not the clock: read by the timers phase

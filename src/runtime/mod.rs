@@ -33,9 +33,11 @@ pub(crate) mod microtasks;
 mod observers;
 mod phases;
 mod shutdown;
+mod spawner;
 mod tasks;
 
-pub use handle::{Builder, EventLoop, block_on, loop_stats, loop_time, run, spawn};
+pub use handle::{Builder, EventLoop, block_on, loop_stats, loop_time, run, spawn, spawner};
+pub use spawner::{LoopGone, RemoteJoinHandle, Spawner};
 
 use std::cell::{Cell, RefCell};
 use std::fmt;

@@ -130,6 +130,7 @@ impl LoopState {
         self.each_then_drain(&buf, |&t| self.poll_task(t), |&t| Job::Task(t));
         buf.clear();
         *self.remote_buf.borrow_mut() = buf;
+        self.run_remote_jobs();
     }
 
     /// Drains the nextTick queue, then the microtask queue, until both are empty.

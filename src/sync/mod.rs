@@ -68,8 +68,14 @@ mod semaphore;
 mod wait_list;
 
 pub use futures::channel::{mpsc, oneshot};
-pub use mutex::{Lock, Mutex, MutexGuard, TryLockError};
+pub use mutex::{Lock, Mutex, MutexGuard, OwnedMutexGuard, TryLockError};
 pub use notify::{Notified, Notify};
 pub use once_cell::{OnceCell, SetError};
-pub use rwlock::{MAX_READS, Read, RwLock, RwLockReadGuard, RwLockWriteGuard, Write};
-pub use semaphore::{Acquire, MAX_PERMITS, Semaphore, SemaphorePermit, TryAcquireError};
+pub use rwlock::{
+    MAX_READS, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, Read, RwLock, RwLockReadGuard,
+    RwLockWriteGuard, Write,
+};
+pub use semaphore::{
+    Acquire, AcquireError, MAX_PERMITS, OwnedSemaphorePermit, Semaphore, SemaphorePermit,
+    TryAcquireError,
+};

@@ -8,6 +8,7 @@ use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use super::semaphore::{RawAcquire, Semaphore};
@@ -116,6 +117,36 @@ impl<T: ?Sized> Mutex<T> {
         }
     }
 
+    /// [`lock`](Self::lock) for an `Rc`'d mutex: the guard owns an `Rc` of it, so it holds no
+    /// borrow and can be moved into a spawned task or kept in a struct (tokio's `lock_owned`).
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// executor::block_on(async {
+    ///     let m = Rc::new(executor::sync::Mutex::new(0));
+    ///     let mut guard = m.clone().lock_owned().await;
+    ///     let task = executor::spawn(async move {
+    ///         *guard += 1; // unlocked when the task ends
+    ///     });
+    ///     task.await.unwrap();
+    ///     assert_eq!(*m.lock().await, 1);
+    /// });
+    /// ```
+    pub async fn lock_owned(self: Rc<Self>) -> OwnedMutexGuard<T> {
+        // The borrowed guard's permit passes to the owned one: forgotten, not released.
+        std::mem::forget(self.lock().await);
+        OwnedMutexGuard { mutex: self }
+    }
+
+    /// [`try_lock`](Self::try_lock) for an `Rc`'d mutex (see [`lock_owned`](Self::lock_owned)).
+    pub fn try_lock_owned(self: Rc<Self>) -> Result<OwnedMutexGuard<T>, TryLockError> {
+        if self.sem.try_take(1) {
+            Ok(OwnedMutexGuard { mutex: self })
+        } else {
+            Err(TryLockError::new())
+        }
+    }
+
     /// The value, through a unique borrow (no locking needed: nobody else can hold the lock).
     ///
     /// ```
@@ -166,7 +197,7 @@ impl<'a, T: ?Sized> Future for Lock<'a, T> {
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<MutexGuard<'a, T>> {
         let mutex = self.mutex;
-        self.acquire.poll_acquire(cx).map(|()| MutexGuard { mutex })
+        self.acquire.poll_lock(cx).map(|()| MutexGuard { mutex })
     }
 }
 
@@ -226,6 +257,52 @@ impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
     }
 }
 
+/// Exclusive access to an `Rc`'d [`Mutex`]'s value, holding no borrow (made by
+/// [`Mutex::lock_owned`]); unlocks on drop.
+#[must_use = "the lock is released at once if the guard is not kept"]
+pub struct OwnedMutexGuard<T: ?Sized> {
+    /// The locked mutex. Invariant: this guard holds its only permit.
+    mutex: Rc<Mutex<T>>,
+}
+
+impl<T: ?Sized> OwnedMutexGuard<T> {
+    /// The mutex this guard locks.
+    pub fn mutex(&self) -> &Rc<Mutex<T>> {
+        &self.mutex
+    }
+}
+
+impl<T: ?Sized> Deref for OwnedMutexGuard<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds the mutex's only permit, so no other guard exists; the `Rc`
+        // keeps the mutex alive, and `get_mut`/`into_inner` need it unshared (`Rc::get_mut`,
+        // `Rc::into_inner`), impossible while the guard holds a count. The borrow is tied to
+        // `&self`.
+        unsafe { &*self.mutex.value.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for OwnedMutexGuard<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`, and `&mut self` makes this the only borrow through this guard.
+        unsafe { &mut *self.mutex.value.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for OwnedMutexGuard<T> {
+    fn drop(&mut self) {
+        self.mutex.sem.release(1);
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for OwnedMutexGuard<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
 /// The error of [`Mutex::try_lock`] (and of [`RwLock`](super::RwLock)'s `try_` methods): the
 /// lock is held, or other tasks are already waiting for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,6 +358,23 @@ mod tests {
             ready(b.as_mut()).push(2);
         }
         assert_eq!(m.into_inner(), [0, 1, 2]);
+    }
+
+    #[test]
+    fn owned_guards_hand_over_in_fifo_order_and_unlock_on_drop() {
+        let m = Rc::new(Mutex::new(Vec::new()));
+        let mut g = m.clone().try_lock_owned().unwrap();
+        assert!(m.clone().try_lock_owned().is_err());
+        let mut a = pin!(m.clone().lock_owned());
+        pending(a.as_mut());
+        g.push(1);
+        drop(g);
+        let mut ga = ready(a.as_mut());
+        ga.push(2);
+        assert!(m.try_lock().is_err());
+        drop(ga);
+        assert_eq!(*m.try_lock().unwrap(), [1, 2]);
+        assert_eq!(Rc::strong_count(&m), 1, "the guards' counts are gone");
     }
 
     #[test]

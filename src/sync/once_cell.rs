@@ -174,7 +174,9 @@ impl<T> OnceCell<T> {
         if let Some(v) = self.value.get() {
             return Ok(v);
         }
-        let permit = self.sem.acquire().await;
+        let Ok(permit) = self.sem.acquire().await else {
+            unreachable!("a OnceCell's semaphore is never closed")
+        };
         // Woken because the value was set (the permit is then one of the `OPEN` ones).
         if let Some(v) = self.value.get() {
             return Ok(v);

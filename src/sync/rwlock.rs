@@ -13,6 +13,7 @@ use std::mem;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::ptr::NonNull;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use super::mutex::TryLockError;
@@ -116,6 +117,57 @@ impl<T: ?Sized> RwLock<T> {
         }
     }
 
+    /// [`read`](Self::read) for an `Rc`'d lock: the guard owns an `Rc` of it and holds no
+    /// borrow (tokio's `read_owned`).
+    pub async fn read_owned(self: Rc<Self>) -> OwnedRwLockReadGuard<T> {
+        // The borrowed guard's permit passes to the owned one: forgotten, not released.
+        mem::forget(self.read().await);
+        OwnedRwLockReadGuard { lock: self }
+    }
+
+    /// [`write`](Self::write) for an `Rc`'d lock: the guard owns an `Rc` of it and holds no
+    /// borrow (tokio's `write_owned`).
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// executor::block_on(async {
+    ///     let l = Rc::new(executor::sync::RwLock::new(1));
+    ///     let mut w = l.clone().write_owned().await;
+    ///     *w = 2;
+    ///     let r = w.downgrade();
+    ///     assert_eq!(*r, 2);
+    ///     assert_eq!(*l.clone().read_owned().await, 2);
+    /// });
+    /// ```
+    pub async fn write_owned(self: Rc<Self>) -> OwnedRwLockWriteGuard<T> {
+        mem::forget(self.write().await);
+        OwnedRwLockWriteGuard {
+            lock: self,
+            permits: MAX_READS,
+        }
+    }
+
+    /// [`try_read`](Self::try_read) for an `Rc`'d lock.
+    pub fn try_read_owned(self: Rc<Self>) -> Result<OwnedRwLockReadGuard<T>, TryLockError> {
+        if self.sem.try_take(1) {
+            Ok(OwnedRwLockReadGuard { lock: self })
+        } else {
+            Err(TryLockError::new())
+        }
+    }
+
+    /// [`try_write`](Self::try_write) for an `Rc`'d lock.
+    pub fn try_write_owned(self: Rc<Self>) -> Result<OwnedRwLockWriteGuard<T>, TryLockError> {
+        if self.sem.try_take(MAX_READS) {
+            Ok(OwnedRwLockWriteGuard {
+                lock: self,
+                permits: MAX_READS,
+            })
+        } else {
+            Err(TryLockError::new())
+        }
+    }
+
     /// The value, through a unique borrow (no locking needed).
     pub fn get_mut(&mut self) -> &mut T {
         self.value.get_mut()
@@ -154,7 +206,7 @@ impl<'a, T: ?Sized> Future for Read<'a, T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let lock = self.lock;
         self.acquire
-            .poll_acquire(cx)
+            .poll_lock(cx)
             .map(|()| RwLockReadGuard::new(lock))
     }
 }
@@ -182,7 +234,7 @@ impl<'a, T: ?Sized> Future for Write<'a, T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let lock = self.lock;
         self.acquire
-            .poll_acquire(cx)
+            .poll_lock(cx)
             .map(|()| RwLockWriteGuard { lock })
     }
 }
@@ -311,6 +363,103 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
     }
 }
 
+/// Shared access to an `Rc`'d [`RwLock`]'s value, holding no borrow (made by
+/// [`RwLock::read_owned`]); released on drop.
+#[must_use = "the lock is released at once if the guard is not kept"]
+pub struct OwnedRwLockReadGuard<T: ?Sized> {
+    /// The lock. Invariant: this guard holds one of its permits.
+    lock: Rc<RwLock<T>>,
+}
+
+impl<T: ?Sized> OwnedRwLockReadGuard<T> {
+    /// The lock this guard reads.
+    pub fn rwlock(&self) -> &Rc<RwLock<T>> {
+        &self.lock
+    }
+}
+
+impl<T: ?Sized> Deref for OwnedRwLockReadGuard<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds a permit, so no write guard (which needs all of them) exists;
+        // the `Rc` keeps the lock alive, and `&mut RwLock` (`get_mut`, `into_inner`) needs it
+        // unshared, impossible while the guard holds a count: only shared borrows of the value
+        // are live. The borrow is tied to `&self`.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for OwnedRwLockReadGuard<T> {
+    fn drop(&mut self) {
+        self.lock.sem.release(1);
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for OwnedRwLockReadGuard<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// Exclusive access to an `Rc`'d [`RwLock`]'s value, holding no borrow (made by
+/// [`RwLock::write_owned`]); released on drop.
+#[must_use = "the lock is released at once if the guard is not kept"]
+pub struct OwnedRwLockWriteGuard<T: ?Sized> {
+    /// The lock. Invariant: this guard holds all of its permits.
+    lock: Rc<RwLock<T>>,
+    /// What `Drop` returns: every permit ([`MAX_READS`]), or all but the one a `downgrade`
+    /// gave its read guard.
+    permits: usize,
+}
+
+impl<T: ?Sized> OwnedRwLockWriteGuard<T> {
+    /// The lock this guard writes.
+    pub fn rwlock(&self) -> &Rc<RwLock<T>> {
+        &self.lock
+    }
+
+    /// Turns exclusive access into shared access without letting a writer in between (as
+    /// [`RwLockWriteGuard::downgrade`]).
+    pub fn downgrade(mut self) -> OwnedRwLockReadGuard<T> {
+        // One permit passes to the read guard; dropping `self` returns the others.
+        self.permits = MAX_READS - 1;
+        OwnedRwLockReadGuard {
+            lock: Rc::clone(&self.lock),
+        }
+    }
+}
+
+impl<T: ?Sized> Deref for OwnedRwLockWriteGuard<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds every permit, so it is the only guard; the `Rc` keeps the
+        // lock alive, and `&mut RwLock` needs it unshared, impossible while the guard holds a
+        // count.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for OwnedRwLockWriteGuard<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes this the only borrow through the guard.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for OwnedRwLockWriteGuard<T> {
+    fn drop(&mut self) {
+        self.lock.sem.release(self.permits);
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for OwnedRwLockWriteGuard<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,6 +468,27 @@ mod tests {
 
     fn poll<F: Future>(f: Pin<&mut F>) -> Poll<F::Output> {
         f.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn owned_guards_share_exclude_and_downgrade() {
+        let lock = Rc::new(RwLock::new(vec![1]));
+        let r = lock.clone().try_read_owned().unwrap();
+        let r2 = lock.clone().try_read_owned().unwrap();
+        assert_eq!(r.len() + r2.len(), 2);
+        let mut w = pin!(lock.clone().write_owned());
+        assert!(poll(w.as_mut()).is_pending());
+        drop((r, r2));
+        let Poll::Ready(mut g) = poll(w.as_mut()) else {
+            panic!("writer not admitted after the readers left")
+        };
+        g.push(2);
+        let r = g.downgrade();
+        assert_eq!(*lock.clone().try_read_owned().unwrap(), [1, 2]);
+        assert!(lock.clone().try_write_owned().is_err());
+        drop(r);
+        assert_eq!(Rc::strong_count(&lock), 1);
+        assert_eq!(*lock.try_write().unwrap(), [1, 2]);
     }
 
     #[test]

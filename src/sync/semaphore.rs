@@ -16,18 +16,26 @@
 //!   the waiters behind it); a waiter dropped after being granted, before it saw the grant, gives
 //!   the permits back, which hands them to the next waiter.
 //! - A waiting task is woken once, when it is granted; no timer, no retry loop.
+//! - **Closing** ([`Semaphore::close`]) dequeues every waiter with the mark [`CLOSED`] in place
+//!   of its request (no request can be that large), wakes each with no borrow held, and makes
+//!   every later acquire fail at once; permits held stay valid and are returned as usual.
 
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use super::wait_list::WaitList;
 
 /// The largest number of permits a [`Semaphore`] can hold (`usize::MAX >> 3`, as in tokio).
 pub const MAX_PERMITS: usize = usize::MAX >> 3;
+
+/// What a waiter dequeued by [`Semaphore::close`] finds in place of its request (every request
+/// is at most [`MAX_PERMITS`], so it cannot be mistaken for a grant).
+const CLOSED: usize = usize::MAX;
 
 /// The permit count and its queue.
 #[derive(Debug)]
@@ -38,6 +46,8 @@ struct State {
     /// Waiters in arrival order; each node holds the number of permits it asked for.
     /// Invariant: after every operation, the head (if any) asks for more than `permits`.
     waiters: WaitList<usize>,
+    /// Set by [`Semaphore::close`], never unset: every acquire fails.
+    closed: bool,
 }
 
 /// A counting semaphore whose waiters are served strictly in arrival order.
@@ -55,7 +65,7 @@ struct State {
 ///     for i in 0..5 {
 ///         let sem = sem.clone();
 ///         tasks.push(executor::spawn(async move {
-///             let _permit = sem.acquire().await; // at most two tasks in here at a time
+///             let _permit = sem.acquire().await.unwrap(); // at most two tasks in here at a time
 ///             executor::yield_now().await;
 ///             i
 ///         }));
@@ -85,6 +95,7 @@ impl fmt::Debug for Semaphore {
                 .debug_struct("Semaphore")
                 .field("permits", &st.permits)
                 .field("waiters", &st.waiters.queued())
+                .field("closed", &st.closed)
                 .finish(),
             Err(_) => f.write_str("Semaphore { <busy> }"),
         }
@@ -112,6 +123,7 @@ impl Semaphore {
             state: RefCell::new(State {
                 permits,
                 waiters: WaitList::new(),
+                closed: false,
             }),
             _local: PhantomData,
         }
@@ -122,7 +134,8 @@ impl Semaphore {
         self.state.borrow().permits
     }
 
-    /// Waits for one permit, behind every earlier waiter.
+    /// Waits for one permit, behind every earlier waiter; fails with [`AcquireError`] once the
+    /// semaphore is [closed](Self::close).
     ///
     /// The place in the queue is taken at the first poll; dropping the future gives it up.
     pub fn acquire(&self) -> Acquire<'_> {
@@ -136,7 +149,7 @@ impl Semaphore {
     /// use executor::sync::Semaphore;
     /// executor::block_on(async {
     ///     let sem = Semaphore::new(5);
-    ///     let three = sem.acquire_many(3).await;
+    ///     let three = sem.acquire_many(3).await.unwrap();
     ///     assert_eq!(three.num_permits(), 3);
     ///     assert_eq!(sem.available_permits(), 2);
     ///     drop(three);
@@ -161,7 +174,8 @@ impl Semaphore {
         }
     }
 
-    /// Takes one permit now, if one is free and nobody is queued for permits.
+    /// Takes one permit now, if one is free, nobody is queued for permits and the semaphore is
+    /// open.
     ///
     /// ```
     /// let sem = executor::sync::Semaphore::new(1);
@@ -176,14 +190,105 @@ impl Semaphore {
 
     /// Takes `n` permits now, if they are free and nobody is queued for permits.
     pub fn try_acquire_many(&self, n: usize) -> Result<SemaphorePermit<'_>, TryAcquireError> {
-        if self.try_take(n) {
-            Ok(SemaphorePermit {
-                sem: self,
-                permits: n,
-            })
-        } else {
-            Err(TryAcquireError(()))
+        self.try_take_or_say_why(n)?;
+        Ok(SemaphorePermit {
+            sem: self,
+            permits: n,
+        })
+    }
+
+    /// [`acquire`](Self::acquire) for an `Rc`'d semaphore: the permit owns an `Rc` of it, so it
+    /// can be kept with no borrow (moved into a spawned task, stored in a struct), as tokio's
+    /// `acquire_owned`.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// executor::block_on(async {
+    ///     let sem = Rc::new(executor::sync::Semaphore::new(1));
+    ///     let permit = sem.clone().acquire_owned().await.unwrap();
+    ///     let task = executor::spawn(async move {
+    ///         let _held = permit; // released when the task ends
+    ///     });
+    ///     task.await.unwrap();
+    ///     assert_eq!(sem.available_permits(), 1);
+    /// });
+    /// ```
+    pub async fn acquire_owned(self: Rc<Self>) -> Result<OwnedSemaphorePermit, AcquireError> {
+        self.acquire_many_owned(1).await
+    }
+
+    /// [`acquire_many`](Self::acquire_many) for an `Rc`'d semaphore (see
+    /// [`acquire_owned`](Self::acquire_owned)).
+    pub async fn acquire_many_owned(
+        self: Rc<Self>,
+        n: usize,
+    ) -> Result<OwnedSemaphorePermit, AcquireError> {
+        {
+            let permit = self.acquire_many(n).await?;
+            permit.forget();
         }
+        Ok(OwnedSemaphorePermit {
+            sem: self,
+            permits: n,
+        })
+    }
+
+    /// [`try_acquire`](Self::try_acquire) for an `Rc`'d semaphore.
+    pub fn try_acquire_owned(self: Rc<Self>) -> Result<OwnedSemaphorePermit, TryAcquireError> {
+        self.try_acquire_many_owned(1)
+    }
+
+    /// [`try_acquire_many`](Self::try_acquire_many) for an `Rc`'d semaphore.
+    pub fn try_acquire_many_owned(
+        self: Rc<Self>,
+        n: usize,
+    ) -> Result<OwnedSemaphorePermit, TryAcquireError> {
+        self.try_take_or_say_why(n)?;
+        Ok(OwnedSemaphorePermit {
+            sem: self,
+            permits: n,
+        })
+    }
+
+    /// Closes the semaphore (tokio's `Semaphore::close`): every queued waiter and every later
+    /// [`acquire`](Self::acquire) fails with [`AcquireError`], every later `try_acquire` with
+    /// [`TryAcquireError::Closed`]. Permits already held stay valid, and are returned on drop
+    /// as usual (they count in [`available_permits`](Self::available_permits), but nobody can
+    /// take them).
+    ///
+    /// ```
+    /// use executor::sync::{Semaphore, TryAcquireError};
+    /// executor::block_on(async {
+    ///     let sem = Semaphore::new(1);
+    ///     let held = sem.acquire().await.unwrap();
+    ///     sem.close();
+    ///     assert!(sem.acquire().await.is_err());
+    ///     assert_eq!(sem.try_acquire().unwrap_err(), TryAcquireError::Closed);
+    ///     drop(held);
+    ///     assert_eq!(sem.available_permits(), 1);
+    /// });
+    /// ```
+    pub fn close(&self) {
+        self.state.borrow_mut().closed = true;
+        // Each waiter is dequeued, marked, and woken with the borrow ended (a waker may run
+        // code that uses this semaphore, even queue a new waiter: it fails at its first poll).
+        loop {
+            let waker = {
+                let mut st = self.state.borrow_mut();
+                if st.waiters.is_empty() {
+                    return;
+                }
+                st.waiters.pop_front(|n| *n = CLOSED)
+            };
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.state.borrow().closed
     }
 
     /// Adds `n` permits, handing them to queued waiters first (in order).
@@ -194,15 +299,26 @@ impl Semaphore {
         self.release(n);
     }
 
-    /// Takes `n` permits if nobody is queued and they are free.
+    /// Takes `n` permits if nobody is queued, they are free and the semaphore is open.
     #[inline]
     pub(crate) fn try_take(&self, n: usize) -> bool {
         let mut st = self.state.borrow_mut();
-        if st.waiters.is_empty() && st.permits >= n {
+        if st.waiters.is_empty() && st.permits >= n && !st.closed {
             st.permits -= n;
             true
         } else {
             false
+        }
+    }
+
+    /// [`try_take`](Self::try_take), saying why it failed.
+    fn try_take_or_say_why(&self, n: usize) -> Result<(), TryAcquireError> {
+        if self.try_take(n) {
+            Ok(())
+        } else if self.is_closed() {
+            Err(TryAcquireError::Closed)
+        } else {
+            Err(TryAcquireError::NoPermits)
         }
     }
 
@@ -289,6 +405,49 @@ impl Drop for SemaphorePermit<'_> {
     }
 }
 
+/// `n` permits of an `Rc`'d [`Semaphore`], returned to it when dropped; holds no borrow (made
+/// by [`Semaphore::acquire_owned`] and its siblings).
+#[must_use = "the permits are released at once if the permit is not kept"]
+pub struct OwnedSemaphorePermit {
+    /// Where the permits go back to.
+    sem: Rc<Semaphore>,
+    /// How many this value holds (0 after `forget`).
+    permits: usize,
+}
+
+impl fmt::Debug for OwnedSemaphorePermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedSemaphorePermit")
+            .field("permits", &self.permits)
+            .finish()
+    }
+}
+
+impl OwnedSemaphorePermit {
+    /// Number of permits held.
+    pub fn num_permits(&self) -> usize {
+        self.permits
+    }
+
+    /// The semaphore the permits belong to.
+    pub fn semaphore(&self) -> &Rc<Semaphore> {
+        &self.sem
+    }
+
+    /// Keeps the permits out of the semaphore for good (they are not returned on drop).
+    pub fn forget(mut self) {
+        self.permits = 0;
+    }
+}
+
+impl Drop for OwnedSemaphorePermit {
+    fn drop(&mut self) {
+        if self.permits != 0 {
+            self.sem.release(self.permits);
+        }
+    }
+}
+
 /// The future of [`Semaphore::acquire`] and [`Semaphore::acquire_many`].
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 #[derive(Debug)]
@@ -297,13 +456,15 @@ pub struct Acquire<'a> {
 }
 
 impl<'a> Future for Acquire<'a> {
-    type Output = SemaphorePermit<'a>;
+    type Output = Result<SemaphorePermit<'a>, AcquireError>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<SemaphorePermit<'a>> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let inner = &mut self.inner;
-        inner.poll_acquire(cx).map(|()| SemaphorePermit {
-            sem: inner.sem,
-            permits: inner.needed,
+        inner.poll_acquire(cx).map(|r| {
+            r.map(|()| SemaphorePermit {
+                sem: inner.sem,
+                permits: inner.needed,
+            })
         })
     }
 }
@@ -315,13 +476,14 @@ enum Stage {
     Start,
     /// Queued under this wait-list key (possibly already granted, if dequeued).
     Queued(usize),
-    /// Returned `Ready`: the permits belong to the caller now.
+    /// Returned `Ready`: the permits belong to the caller now (or the semaphore was closed).
     Done,
 }
 
 /// Waiting for permits, without deciding what owns them once acquired: the shared engine of
 /// [`Acquire`] and the lock futures. Once `poll_acquire` returned `Ready`, the caller owns
-/// `needed` permits and must give them back with [`Semaphore::release`].
+/// `needed` permits and must give them back with [`Semaphore::release`] (unless it returned
+/// `Err`: the semaphore was closed, and nothing is owned).
 #[derive(Debug)]
 pub(crate) struct RawAcquire<'a> {
     /// The semaphore.
@@ -351,13 +513,18 @@ impl<'a> RawAcquire<'a> {
     /// # Panics
     /// If polled again after it returned `Ready`.
     #[inline]
-    pub(crate) fn poll_acquire(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_acquire(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), AcquireError>> {
         let mut fresh: Option<Waker> = None;
         let mut displaced: Option<Waker> = None;
+        let mut closed = false;
         let ready = loop {
             let mut st = self.sem.state.borrow_mut();
             match self.stage {
                 Stage::Start => {
+                    if st.closed {
+                        closed = true;
+                        break true;
+                    }
                     if st.waiters.is_empty() && st.permits >= self.needed {
                         st.permits -= self.needed;
                         break true;
@@ -369,7 +536,9 @@ impl<'a> RawAcquire<'a> {
                 }
                 Stage::Queued(key) => {
                     if !st.waiters.is_queued(key) {
-                        displaced = st.waiters.remove(key).1;
+                        let (given, waker) = st.waiters.remove(key);
+                        displaced = waker;
+                        closed = given == CLOSED;
                         break true;
                     }
                     if st.waiters.has_waker_for(key, cx.waker()) {
@@ -392,10 +561,25 @@ impl<'a> RawAcquire<'a> {
         drop(fresh);
         if ready {
             self.stage = Stage::Done;
-            Poll::Ready(())
+            Poll::Ready(if closed {
+                Err(AcquireError(()))
+            } else {
+                Ok(())
+            })
         } else {
             Poll::Pending
         }
+    }
+}
+
+impl RawAcquire<'_> {
+    /// [`poll_acquire`](Self::poll_acquire) for the locks, whose semaphore is never closed.
+    #[inline]
+    pub(crate) fn poll_lock(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.poll_acquire(cx).map(|r| match r {
+            Ok(()) => (),
+            Err(_) => unreachable!("a lock's semaphore is never closed"),
+        })
     }
 }
 
@@ -412,7 +596,9 @@ impl Drop for RawAcquire<'_> {
         };
         // Dropped with the borrow ended: it may run code that uses this semaphore.
         drop(waker);
-        if granted {
+        if granted && n == CLOSED {
+            // Dequeued by `close`: nothing was handed to us.
+        } else if granted {
             // Handed to us but never seen: pass it on, or the next waiter would wait forever.
             self.sem.release(n);
         } else {
@@ -422,17 +608,50 @@ impl Drop for RawAcquire<'_> {
     }
 }
 
-/// The error of [`Semaphore::try_acquire`]: not enough free permits, or others are queued first.
+/// The error of [`Semaphore::try_acquire`] and its siblings (tokio's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TryAcquireError(());
+pub enum TryAcquireError {
+    /// The semaphore was [closed](Semaphore::close).
+    Closed,
+    /// Not enough free permits, or others are queued first.
+    NoPermits,
+}
+
+impl TryAcquireError {
+    /// Whether the semaphore was closed.
+    pub fn is_closed(&self) -> bool {
+        *self == TryAcquireError::Closed
+    }
+
+    /// Whether there were not enough permits.
+    pub fn is_no_permits(&self) -> bool {
+        *self == TryAcquireError::NoPermits
+    }
+}
 
 impl fmt::Display for TryAcquireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("no permits available without waiting")
+        f.write_str(match self {
+            TryAcquireError::Closed => "semaphore closed",
+            TryAcquireError::NoPermits => "no permits available without waiting",
+        })
     }
 }
 
 impl std::error::Error for TryAcquireError {}
+
+/// The error of [`Semaphore::acquire`] and its siblings: the semaphore was
+/// [closed](Semaphore::close) (tokio's `AcquireError`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AcquireError(());
+
+impl fmt::Display for AcquireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("semaphore closed")
+    }
+}
+
+impl std::error::Error for AcquireError {}
 
 #[cfg(test)]
 mod tests {
@@ -483,6 +702,23 @@ mod tests {
         );
         drop(big);
         assert!(poll(small.as_mut()).is_ready());
+    }
+
+    #[test]
+    fn close_fails_queued_and_later_waiters_and_keeps_held_permits() {
+        let sem = Rc::new(Semaphore::new(1));
+        let held = sem.clone().try_acquire_owned().unwrap();
+        let mut a = pin!(sem.acquire());
+        assert!(poll(a.as_mut()).is_pending());
+        sem.close();
+        assert!(matches!(
+            poll(a.as_mut()),
+            Poll::Ready(Err(AcquireError(())))
+        ));
+        assert!(matches!(poll(pin!(sem.acquire())), Poll::Ready(Err(_))));
+        drop(held);
+        assert_eq!(sem.available_permits(), 1);
+        assert_eq!(sem.try_acquire().unwrap_err(), TryAcquireError::Closed);
     }
 
     #[test]

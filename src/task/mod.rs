@@ -25,10 +25,15 @@
 //!   task's output or error) is caught and dropped: the panic hook has reported it, as it reports
 //!   the panic of a detached task. Nothing unwinds out of the loop from a task.
 
+pub(crate) mod abort;
 pub(crate) mod inbox;
+pub(crate) mod join_set;
 pub(crate) mod waker;
 pub(crate) mod yield_now;
 
+pub use crate::runtime::{LoopGone, RemoteJoinHandle};
+pub use abort::AbortHandle;
+pub use join_set::JoinSet;
 pub use yield_now::{YieldNow, yield_now};
 
 use std::any::Any;
@@ -271,6 +276,8 @@ pub(crate) trait JoinTarget<T> {
     fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>>;
     fn detach(&self);
     fn is_finished(&self) -> bool;
+    /// Whether the output was handed to the join handle already.
+    fn is_consumed(&self) -> bool;
 }
 
 impl<F: Future> JoinTarget<F::Output> for TaskCell<F> {
@@ -303,6 +310,10 @@ impl<F: Future> JoinTarget<F::Output> for TaskCell<F> {
 
     fn is_finished(&self) -> bool {
         self.state.get() == State::Done
+    }
+
+    fn is_consumed(&self) -> bool {
+        self.consumed()
     }
 }
 
@@ -370,6 +381,14 @@ impl<T> JoinHandle<T> {
         self.target.is_finished()
     }
 
+    /// A `Send` handle that can abort the task from any thread (see [`abort::AbortHandle`]).
+    ///
+    /// [`abort::AbortHandle`]: crate::task::AbortHandle
+    pub fn abort_handle(&self) -> abort::AbortHandle {
+        let loop_id = self.owner.upgrade().map_or(0, |inner| inner.id);
+        abort::AbortHandle::new(loop_id, self.task)
+    }
+
     /// Lets the task run on without anyone awaiting it (the same as dropping the handle).
     pub fn detach(self) {}
 
@@ -384,6 +403,14 @@ impl<T> Future for JoinHandle<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.target.poll_join(cx)
+    }
+}
+
+/// Terminated once it has returned the task's output (or error): `futures::select!` then
+/// leaves it alone.
+impl<T> futures::future::FusedFuture for JoinHandle<T> {
+    fn is_terminated(&self) -> bool {
+        self.target.is_consumed()
     }
 }
 

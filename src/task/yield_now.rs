@@ -30,7 +30,10 @@ use crate::runtime::context;
 /// assert_eq!(*log.borrow(), ["immediate", "resumed"]);
 /// ```
 pub fn yield_now() -> YieldNow {
-    YieldNow { resume_at: None }
+    YieldNow {
+        resume_at: None,
+        done: false,
+    }
 }
 
 /// The future made by [`yield_now`].
@@ -39,6 +42,14 @@ pub fn yield_now() -> YieldNow {
 pub struct YieldNow {
     /// The check-phase epoch after which the task may go on; `None` before the first poll.
     resume_at: Option<u64>,
+    /// Whether `poll` returned `Ready` (for `FusedFuture`).
+    done: bool,
+}
+
+impl futures::future::FusedFuture for YieldNow {
+    fn is_terminated(&self) -> bool {
+        self.done
+    }
 }
 
 impl Future for YieldNow {
@@ -52,7 +63,10 @@ impl Future for YieldNow {
             }
             // A spurious wake before our check phase: stay queued there.
             Some(epoch) if inner.immediates.epoch.get() < epoch => Poll::Pending,
-            Some(_) => Poll::Ready(()),
+            Some(_) => {
+                self.done = true;
+                Poll::Ready(())
+            }
         })
     }
 }

@@ -10,7 +10,7 @@ mod missed;
 mod phase;
 pub(crate) mod timers;
 
-pub(crate) use entry::{Action, TimerCell};
+pub(crate) use entry::{Action, TimerCell, deadline};
 pub use missed::MissedTickBehavior;
 
 use std::cell::RefCell;
@@ -22,6 +22,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::Stream;
+use futures::future::FusedFuture;
+use futures::stream::FusedStream;
 use pin_project_lite::pin_project;
 
 use crate::runtime::context;
@@ -82,10 +84,13 @@ fn wrong_loop(some_loop_runs: bool) -> ! {
 
 /// A future that completes at a deadline. Made by [`sleep`] and [`sleep_until`].
 ///
-/// Dropping it cancels its timer.
+/// Dropping it cancels its timer. It is a [`FusedFuture`]: once it returned `Ready`,
+/// `futures::select!` leaves it alone (until [`reset`](Sleep::reset) makes it pending again).
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Sleep {
     timer: Rc<TimerCell>,
+    /// Whether `poll` returned `Ready` since the last reset.
+    terminated: bool,
 }
 
 impl fmt::Debug for Sleep {
@@ -117,7 +122,10 @@ impl fmt::Debug for Sleep {
 pub fn sleep(duration: Duration) -> Sleep {
     let (timer, now) = waker_timer("sleep", duration, false);
     timer.with_owner(|inner| inner.timers.start(&timer, now));
-    Sleep { timer }
+    Sleep {
+        timer,
+        terminated: false,
+    }
 }
 
 /// Waits until `deadline`.
@@ -128,7 +136,10 @@ pub fn sleep(duration: Duration) -> Sleep {
 pub fn sleep_until(deadline: Instant) -> Sleep {
     let (timer, _) = waker_timer("time::sleep_until", Duration::ZERO, false);
     timer.with_owner(|inner| inner.timers.start_at(&timer, deadline));
-    Sleep { timer }
+    Sleep {
+        timer,
+        terminated: false,
+    }
 }
 
 impl Sleep {
@@ -145,6 +156,7 @@ impl Sleep {
     /// Moves the deadline (also after the sleep completed, making it pending again).
     pub fn reset(&mut self, deadline: Instant) {
         self.timer.fired.set(0);
+        self.terminated = false;
         self.timer
             .with_owner(|inner| inner.timers.start_at(&self.timer, deadline));
     }
@@ -153,12 +165,19 @@ impl Sleep {
 impl Future for Sleep {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.is_elapsed() {
+            self.terminated = true;
             return Poll::Ready(());
         }
         register(&self.timer, cx);
         Poll::Pending
+    }
+}
+
+impl FusedFuture for Sleep {
+    fn is_terminated(&self) -> bool {
+        self.terminated
     }
 }
 
@@ -215,6 +234,32 @@ pub fn interval(period: Duration) -> Interval {
     Interval { timer }
 }
 
+/// A stream that ticks first at `start`, then every `period` (tokio's `interval_at`). A `start`
+/// in the past ticks in the next timers phase.
+///
+/// # Panics
+/// If `period` is zero, or if no loop is running on this thread.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// executor::block_on(async {
+///     let start = Instant::now() + Duration::from_millis(2);
+///     let mut ticks = executor::time::interval_at(start, Duration::from_millis(1));
+///     assert_eq!(ticks.tick().await, start);
+///     assert!(ticks.tick().await > start);
+/// });
+/// ```
+#[track_caller]
+pub fn interval_at(start: Instant, period: Duration) -> Interval {
+    assert!(
+        !period.is_zero(),
+        "executor::time::interval_at: the period must be non-zero"
+    );
+    let (timer, _) = waker_timer("time::interval_at", period, true);
+    timer.with_owner(|inner| inner.timers.start_at(&timer, start));
+    Interval { timer }
+}
+
 impl Interval {
     /// Waits for the next tick and returns the time it was due.
     pub async fn tick(&mut self) -> Instant {
@@ -265,6 +310,43 @@ impl Interval {
             inner.timers.start(&self.timer, now);
         });
     }
+
+    /// Restarts the schedule with a tick now: the next [`tick`](Self::tick) completes at once
+    /// (due now), the one after it one period later. Pending ticks are dropped.
+    pub fn reset_immediately(&mut self) {
+        self.timer.with_owner(|inner| {
+            let now = inner.update_time();
+            self.timer.fired.set(1);
+            self.timer.fired_due.set(now);
+            inner.timers.start(&self.timer, now);
+        });
+    }
+
+    /// Restarts the schedule: the next tick is `after` from now, then one every period.
+    /// Pending ticks are dropped.
+    pub fn reset_after(&mut self, after: Duration) {
+        self.timer.fired.set(0);
+        self.timer.with_owner(|inner| {
+            let now = inner.update_time();
+            let at = deadline(now, after);
+            inner.timers.start_at(&self.timer, at);
+        });
+    }
+
+    /// Restarts the schedule: the next tick is at `deadline` (in the next timers phase if it
+    /// has passed), then one every period. Pending ticks are dropped.
+    pub fn reset_at(&mut self, deadline: Instant) {
+        self.timer.fired.set(0);
+        self.timer
+            .with_owner(|inner| inner.timers.start_at(&self.timer, deadline));
+    }
+}
+
+impl FusedStream for Interval {
+    /// Never: an interval ticks for ever.
+    fn is_terminated(&self) -> bool {
+        false
+    }
 }
 
 impl Stream for Interval {
@@ -303,6 +385,8 @@ pin_project! {
         #[pin]
         future: F,
         sleep: Sleep,
+        // Whether `poll` returned `Ready` (for `FusedFuture`).
+        done: bool,
     }
 }
 
@@ -327,6 +411,51 @@ pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
     Timeout {
         future,
         sleep: sleep(duration),
+        done: false,
+    }
+}
+
+/// Runs `future` with a deadline at `deadline`: `Err(Elapsed)` if it has not completed by then
+/// (tokio's `timeout_at`). A deadline already past still lets a future that is ready at its
+/// first poll complete (the future is polled before the deadline is looked at).
+///
+/// # Panics
+/// If no loop is running on this thread.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// executor::block_on(async {
+///     let soon = Instant::now() + Duration::from_millis(1);
+///     let slow = executor::sleep(Duration::from_secs(60));
+///     assert!(executor::time::timeout_at(soon, slow).await.is_err());
+///     assert_eq!(executor::time::timeout_at(Instant::now(), async { 5 }).await, Ok(5));
+/// });
+/// ```
+#[track_caller]
+pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
+    crate::runtime::context::with_current("time::timeout_at", |_| ());
+    Timeout {
+        future,
+        sleep: sleep_until(deadline),
+        done: false,
+    }
+}
+
+impl<F> Timeout<F> {
+    /// The wrapped future.
+    pub fn get_ref(&self) -> &F {
+        &self.future
+    }
+
+    /// The deadline.
+    pub fn deadline(&self) -> Instant {
+        self.sleep.deadline()
+    }
+}
+
+impl<F: Future> FusedFuture for Timeout<F> {
+    fn is_terminated(&self) -> bool {
+        self.done
     }
 }
 
@@ -336,10 +465,14 @@ impl<F: Future> Future for Timeout<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         if let Poll::Ready(v) = this.future.poll(cx) {
+            *this.done = true;
             return Poll::Ready(Ok(v));
         }
         match Pin::new(this.sleep).poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
+            Poll::Ready(()) => {
+                *this.done = true;
+                Poll::Ready(Err(Elapsed(())))
+            }
             Poll::Pending => Poll::Pending,
         }
     }

@@ -44,8 +44,8 @@ mod parse;
 pub use parse::{ParseError, parse};
 
 use crate::{
-    EventLoop, next_tick, node::ImmediateHandle, node::TimerHandle, queue_microtask, set_immediate,
-    set_interval, set_timeout,
+    EventLoop, next_tick, node::ImmediateHandle, node::TimerHandle, node::set_timeout_mut,
+    queue_microtask, set_immediate, set_interval,
 };
 
 /// How deep blocks may nest (a top-level `timeout t 0 { }` is depth 1).
@@ -147,7 +147,7 @@ impl State {
             match op {
                 Op::Log(l) => self.out.borrow_mut().push(l.clone()),
                 Op::Timeout { label, ms, body } => {
-                    let h = set_timeout(Duration::from_millis(*ms), self.callback(label, body));
+                    let h = set_timeout_mut(Duration::from_millis(*ms), self.callback(label, body));
                     self.handles
                         .borrow_mut()
                         .insert(label.clone(), Handle::Timer(h));

@@ -44,9 +44,11 @@
 //!   `AsyncWrite`, to read and write from two tasks).
 //! - An error (a peer's reset, say) is reported by the operation on that stream only.
 
+mod addr;
 mod listener;
 mod registration;
 mod stream;
 
+pub use addr::ToSocketAddrs;
 pub use listener::TcpListener;
 pub use stream::TcpStream;

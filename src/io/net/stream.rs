@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::poll_fn;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 use futures::io::{AsyncRead, AsyncWrite};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::addr::{resolve_off_loop, system_resolve};
 use super::registration::Registration;
 use crate::io::reactor::Direction;
 
@@ -55,10 +56,11 @@ impl fmt::Debug for TcpStream {
 
 impl TcpStream {
     /// Opens a connection to `addr`, trying each address it resolves to in turn, without
-    /// blocking the loop while the handshake runs.
+    /// blocking the loop while the name is looked up or the handshake runs.
     ///
-    /// Host names are resolved by the system's (blocking) resolver; pass an IP address to stay
-    /// off it.
+    /// A host name (`"localhost:8080"`, `("example.com", 80)`) is resolved by the system's
+    /// resolver on the offload pool, as libuv runs `getaddrinfo` on its pool; an IP address is
+    /// used as is (see [`ToSocketAddrs`](super::ToSocketAddrs)).
     ///
     /// # Panics
     /// If no loop is running on this thread.
@@ -70,9 +72,10 @@ impl TcpStream {
     ///     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
     /// });
     /// ```
-    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+    pub async fn connect(addr: impl super::ToSocketAddrs) -> io::Result<TcpStream> {
+        let addrs = resolve_off_loop(addr.target(), system_resolve).await?;
         let mut last = None;
-        for addr in addr.to_socket_addrs()? {
+        for addr in addrs {
             match TcpStream::connect_one(addr).await {
                 Ok(s) => return Ok(s),
                 Err(e) => last = Some(e),

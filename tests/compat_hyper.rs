@@ -1,0 +1,221 @@
+//! `executor::compat` (feature `hyper`): hyper servers and clients on the loop, its timer's
+//! sleeps (fire, cancel on drop from any thread, `header_read_timeout`), and the I/O adapter.
+
+#![cfg(feature = "hyper")]
+
+mod common;
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use common::{bounded, run_bounded};
+use executor::EventLoop;
+use executor::compat::{HyperIo, LoopExecutor, LoopTimer};
+use executor::net::{TcpListener, TcpStream};
+use futures::{AsyncReadExt, AsyncWriteExt};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+
+async fn hello(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let body = format!("hello {}", req.uri().path());
+    Ok(Response::new(Full::new(Bytes::from(body))))
+}
+
+fn get(path: &str) -> Request<Full<Bytes>> {
+    Request::get(path)
+        .header("host", "localhost")
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+/// One server connection and one client on the same loop, HTTP/1.1 with keep-alive.
+#[test]
+fn http1_server_and_client_on_one_loop() {
+    let bodies = run_bounded(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        executor::spawn(async move {
+            let (conn, _) = listener.accept().await.unwrap();
+            hyper::server::conn::http1::Builder::new()
+                .timer(LoopTimer::new())
+                .header_read_timeout(Duration::from_secs(5))
+                .serve_connection(HyperIo::new(conn), hyper::service::service_fn(hello))
+                .await
+                .unwrap();
+        })
+        .detach();
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(HyperIo::new(stream))
+            .await
+            .unwrap();
+        executor::spawn(conn).detach();
+        let mut bodies = Vec::new();
+        for path in ["/a", "/b"] {
+            let res = sender.send_request(get(path)).await.unwrap();
+            assert_eq!(res.status(), 200);
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            bodies.push(String::from_utf8(body.to_vec()).unwrap());
+        }
+        bodies
+    });
+    assert_eq!(bodies, ["hello /a", "hello /b"]);
+}
+
+/// HTTP/2 needs an executor for its streams and a timer: `LoopExecutor` and `LoopTimer`.
+#[test]
+fn http2_server_and_client_with_the_loop_executor() {
+    let body = run_bounded(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        executor::spawn(async move {
+            let (conn, _) = listener.accept().await.unwrap();
+            hyper::server::conn::http2::Builder::new(LoopExecutor)
+                .timer(LoopTimer::new())
+                .serve_connection(HyperIo::new(conn), hyper::service::service_fn(hello))
+                .await
+                .unwrap();
+        })
+        .detach();
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http2::Builder::new(LoopExecutor)
+            .timer(LoopTimer::new())
+            .handshake(HyperIo::new(stream))
+            .await
+            .unwrap();
+        executor::spawn(conn).detach();
+        let res = sender.send_request(get("/h2")).await.unwrap();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    });
+    assert_eq!(body, "hello /h2");
+}
+
+/// `header_read_timeout` is timed by the loop: a client that sends half a head and stalls is
+/// cut off (hyper answers 408 and closes), while the loop goes on.
+#[test]
+fn header_read_timeout_cuts_off_a_stalled_client() {
+    let (got, waited) = run_bounded(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = executor::spawn(async move {
+            let (conn, _) = listener.accept().await.unwrap();
+            hyper::server::conn::http1::Builder::new()
+                .timer(LoopTimer::new())
+                .header_read_timeout(Duration::from_millis(50))
+                .serve_connection(HyperIo::new(conn), hyper::service::service_fn(hello))
+                .await
+        });
+        // Taken before the connection exists, so before the server's countdown starts.
+        let start = Instant::now();
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap(); // ends when the server closes
+        assert!(
+            server.await.unwrap().is_err(),
+            "the connection ended in a timeout error"
+        );
+        (String::from_utf8_lossy(&got).into_owned(), start.elapsed())
+    });
+    assert!(
+        waited >= Duration::from_millis(50),
+        "cut off after {waited:?}"
+    );
+    assert!(got.is_empty() || got.starts_with("HTTP/1.1 408"), "{got:?}");
+}
+
+fn assert_send_sync<T: Send + Sync>(_: &T) {}
+
+/// A sleep fires on the loop, and `hyper::rt::Sleep` is `Send + Sync`.
+#[test]
+fn loop_sleeps_fire_and_are_send_and_sync() {
+    run_bounded(async {
+        let timer = LoopTimer::new();
+        let start = Instant::now();
+        let s = hyper::rt::Timer::sleep(&timer, Duration::from_millis(2));
+        assert_send_sync(&s);
+        s.await;
+        assert!(start.elapsed() >= Duration::from_millis(2));
+        let deadline = Instant::now() + Duration::from_millis(1);
+        let s = timer.sleep_until(deadline);
+        assert_eq!(s.deadline(), deadline);
+        s.await;
+        assert!(Instant::now() >= deadline);
+    });
+}
+
+/// A sleep awaited on another thread (off any loop) is fired by the loop's timer.
+#[test]
+fn a_loop_sleep_awaited_on_another_thread_fires() {
+    bounded(20, || {
+        executor::block_on(async {
+            let timer = LoopTimer::new();
+            let s = timer.sleep_until(Instant::now() + Duration::from_millis(2));
+            let (tx, rx) = futures::channel::oneshot::channel();
+            std::thread::spawn(move || {
+                futures::executor::block_on(s);
+                tx.send(()).unwrap();
+            });
+            rx.await.unwrap();
+        })
+    });
+}
+
+/// Dropping a pending sleep cancels its timer, also from another thread: the loop, kept alive
+/// only by that 60 s timer, ends at once instead of waiting it out.
+#[test]
+fn dropping_a_sleep_on_another_thread_cancels_its_timer() {
+    bounded(20, || {
+        let ev = EventLoop::new();
+        let timer = ev.block_on(async { LoopTimer::new() });
+        let s = timer.sleep_until(Instant::now() + Duration::from_secs(60));
+        let start = Instant::now();
+        ev.run(move || {
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(5));
+                drop(s);
+            });
+        });
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the timer was not cancelled"
+        );
+    });
+}
+
+/// A sleep dropped on the loop's thread: same, and the loop never sleeps for it.
+#[test]
+fn dropping_a_sleep_on_the_loop_cancels_its_timer() {
+    bounded(20, || {
+        let ev = EventLoop::new();
+        let start = Instant::now();
+        ev.run(|| {
+            let s = LoopTimer::new().sleep_until(Instant::now() + Duration::from_secs(60));
+            executor::set_timeout(Duration::from_millis(1), move || drop(s));
+        });
+        assert!(start.elapsed() < Duration::from_secs(30));
+    });
+}
+
+/// The adapter both ways, over an in-memory stream: `futures` → hyper (`put_slice`) → `futures`.
+#[test]
+fn the_io_adapter_round_trips_bytes() {
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let inner = futures::io::Cursor::new(data.clone());
+    let mut both = HyperIo::new(HyperIo::new(inner));
+    let mut out = Vec::new();
+    futures::executor::block_on(both.read_to_end(&mut out)).unwrap();
+    assert_eq!(out, data);
+
+    let mut w = HyperIo::new(HyperIo::new(futures::io::Cursor::new(Vec::new())));
+    futures::executor::block_on(async {
+        w.write_all(b"abc").await.unwrap();
+        w.flush().await.unwrap();
+        w.close().await.unwrap();
+    });
+    assert_eq!(w.into_inner().into_inner().into_inner(), b"abc");
+}
