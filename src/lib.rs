@@ -57,15 +57,16 @@
 //! # The crate, as the loop's diagram
 //! | module | what it holds |
 //! |---|---|
-//! | the root | the loop ([`EventLoop`], [`Builder`], [`run`], [`block_on`], [`spawn`], [`loop_time`], [`loop_stats`]) and the everyday verbs: the Node.js-named callbacks, [`sleep`], [`yield_now`], [`offload`] |
+//! | the root | the loop ([`EventLoop`], [`Builder`], [`run`], [`block_on`], [`spawn`], [`Spawner`], [`loop_time`], [`loop_stats`]) and the everyday verbs: the Node.js-named callbacks, [`sleep`], [`yield_now`], [`offload`] |
 //! | [`node`] | the Node.js-named callback API and its handles ([`node::TimerHandle`], [`node::ImmediateHandle`]) |
-//! | [`task`] | spawned tasks: [`JoinHandle`], [`task::JoinError`], [`task::YieldNow`] |
-//! | [`time`] | the timers phase's futures: [`time::sleep_until`], [`time::interval`], [`time::timeout`], [`time::MissedTickBehavior`] |
+//! | [`task`] | spawned tasks: [`JoinHandle`], [`task::JoinError`], [`task::JoinSet`], [`task::AbortHandle`], [`task::RemoteJoinHandle`], [`task::YieldNow`] |
+//! | [`time`] | the timers phase's futures: [`time::sleep_until`], [`time::interval`], [`time::interval_at`], [`time::timeout`], [`time::timeout_at`], [`time::MissedTickBehavior`] |
 //! | [`net`] | TCP sockets driven by the poll phase |
 //! | [`threads`] | loops and pools on other threads: the offload pool, [`threads::Bridge`], [`threads::Cluster`] |
 //! | [`sync`] | locks and a run-once cell for the tasks of one loop |
 //! | [`chunk`] | cutting CPU-bound work into chunks that yield to the loop |
 //! | [`observe`] | seeing and counting what the loop runs: delay monitor, stall detector, trace recorder, tick probe |
+//! | `compat` (feature `hyper`) | hyper on the loop: an I/O adapter, an executor and a timer |
 //! | [`demo`] | not the executor: the demo workload (the n-th prime) and the scenario language |
 
 #![warn(
