@@ -136,16 +136,33 @@ impl<T> WaitList<T> {
 
     /// Whether `key`'s stored waker already wakes the same task as `waker` (no clone needed).
     #[inline]
-    pub(crate) fn has_waker_for(&self, key: usize, waker: &Waker) -> bool {
+    fn has_waker_for(&self, key: usize, waker: &Waker) -> bool {
         self.nodes[key]
             .waker
             .as_ref()
             .is_some_and(|w| w.will_wake(waker))
     }
 
+    /// The step every waiter's poll takes to keep its queued waker current, without cloning or
+    /// dropping a waker under the caller's borrow: `Some(displaced)` once `key` holds a waker for
+    /// `waker` (`displaced` is the one it replaced, for the caller to drop after its borrow);
+    /// `None` when a clone is needed: the caller ends its borrow, puts `waker.clone()` in `fresh`
+    /// and looks again (the clone may have changed the state).
+    pub(crate) fn keep_waker(
+        &mut self,
+        key: usize,
+        waker: &Waker,
+        fresh: &mut Option<Waker>,
+    ) -> Option<Option<Waker>> {
+        if self.has_waker_for(key, waker) {
+            return Some(None);
+        }
+        fresh.take().map(|w| self.replace_waker(key, w))
+    }
+
     /// Stores `waker` (cloned by the caller before borrowing) for `key`'s node and returns the
     /// one it replaces, for the caller to drop once its borrow has ended.
-    pub(crate) fn replace_waker(&mut self, key: usize, waker: Waker) -> Option<Waker> {
+    fn replace_waker(&mut self, key: usize, waker: Waker) -> Option<Waker> {
         self.nodes[key].waker.replace(waker)
     }
 

@@ -101,11 +101,8 @@ impl<'a> RawAcquire<'a> {
                         closed = given == CLOSED;
                         break true;
                     }
-                    if st.waiters.has_waker_for(key, cx.waker()) {
-                        break false;
-                    }
-                    if let Some(w) = fresh.take() {
-                        displaced = st.waiters.replace_waker(key, w);
+                    if let Some(old) = st.waiters.keep_waker(key, cx.waker(), &mut fresh) {
+                        displaced = old;
                         break false;
                     }
                 }
