@@ -4,6 +4,7 @@
 //! task resumes right after the timers phase fires its timer (in the microtask drain that follows
 //! it), in the same order as the callbacks around it.
 
+mod deadline;
 mod entry;
 mod lists;
 mod missed;
