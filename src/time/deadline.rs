@@ -66,8 +66,7 @@ mod tsc {
         static USABLE: OnceLock<bool> = OnceLock::new();
         *USABLE.get_or_init(|| {
             // CPUID 8000_0007h, EDX bit 8: invariant TSC (the leaf exists on every x86-64).
-            let invariant =
-                core::arch::x86_64::__cpuid(0x8000_0007).edx & (1 << 8) != 0;
+            let invariant = core::arch::x86_64::__cpuid(0x8000_0007).edx & (1 << 8) != 0;
             invariant
                 && std::fs::read_to_string(
                     "/sys/devices/system/clocksource/clocksource0/current_clocksource",
@@ -250,7 +249,11 @@ mod tests {
                 break;
             }
         }
-        assert_eq!(armed, tsc::usable(), "the filter works exactly where the TSC is usable");
+        assert_eq!(
+            armed,
+            tsc::usable(),
+            "the filter works exactly where the TSC is usable"
+        );
         // Another due time (a timer started or cleared since): read the clock.
         assert!(!f.surely_before(due - Duration::from_millis(1)));
         // A due time that comes: after it, the filter says so.
