@@ -66,8 +66,12 @@ struct Recorder {
     tick_at: RefCell<Vec<u64>>,
     /// Start offset of the chunk in progress, if one is.
     chunk_open: Cell<Option<u64>>,
-    /// `(start, end)` offsets of finished chunks, in ns.
+    /// `(start, end)` offsets of finished chunks, in ns; a zero-length chunk equal to the last
+    /// one is counted in `merged` instead.
     chunks: RefCell<Vec<(u64, u64)>>,
+    /// Zero-length chunks not pushed to `chunks` because they equal its last entry: a yield per
+    /// tiny unit of work makes hundreds of thousands of chunks stamped with one loop time.
+    merged: Cell<u64>,
     /// Ticks when the previous chunk started.
     ticks_at_chunk_start: Cell<u64>,
     /// Ticks that ran in the gaps between consecutive chunks: (min, max, sum, gaps), kept as
@@ -75,6 +79,8 @@ struct Recorder {
     between: Cell<(u32, u32, u64, u64)>,
     /// Whether chunk boundaries are read from the clock (the last chunk was long).
     precise: Cell<bool>,
+    /// The last loop time converted by `loop_offset`, and its offset.
+    last_loop: Cell<(Instant, u64)>,
 }
 
 impl Recorder {
@@ -84,10 +90,18 @@ impl Recorder {
     }
 
     /// Nanoseconds since the start, from the loop time (no clock read; see `chunk_start`).
+    /// The loop time moves about once per timer that falls due (`time/deadline.rs`), not once
+    /// per chunk, so the last conversion is kept.
+    #[inline]
     fn loop_offset(&self) -> u64 {
-        crate::loop_time()
-            .saturating_duration_since(self.start)
-            .as_nanos() as u64
+        let now = crate::loop_time();
+        let (at, offset) = self.last_loop.get();
+        if at == now {
+            return offset;
+        }
+        let offset = now.saturating_duration_since(self.start).as_nanos() as u64;
+        self.last_loop.set((now, offset));
+        offset
     }
 }
 
@@ -114,20 +128,25 @@ impl ChunkObserver for Recorder {
     /// iteration (and any tick callback), and the gap before it reads as zero.
     fn chunk_start(&self) {
         let loop_at = self.loop_offset();
-        if let Some(s) = self.chunk_open.take() {
-            self.chunks.borrow_mut().push((s, loop_at.max(s)));
-        }
-        if let Some(&(s, e)) = self.chunks.borrow().last() {
-            self.precise.set(e - s >= PRECISE_CHUNK_NS);
-        }
         let ticks = self.ticks.get();
-        if !self.chunks.borrow().is_empty() {
+        let mut chunks = self.chunks.borrow_mut();
+        if let Some(s) = self.chunk_open.take() {
+            let span = (s, loop_at.max(s));
+            if span.0 == span.1 && chunks.last() == Some(&span) {
+                self.merged.set(self.merged.get() + 1);
+            } else {
+                chunks.push(span);
+            }
+        }
+        if let Some(&(s, e)) = chunks.last() {
+            self.precise.set(e - s >= PRECISE_CHUNK_NS);
             let gap = ticks - self.ticks_at_chunk_start.get();
             let gap = u32::try_from(gap).unwrap_or(u32::MAX);
             let (lo, hi, sum, n) = self.between.get();
             self.between
                 .set((lo.min(gap), hi.max(gap), sum + u64::from(gap), n + 1));
         }
+        drop(chunks);
         self.ticks_at_chunk_start.set(ticks);
         let at = if self.precise.get() {
             self.offset()
@@ -162,15 +181,18 @@ impl TickProbe {
     /// # Panics
     /// If no loop is running on this thread, or the period is zero.
     pub fn start(config: ProbeConfig) -> Self {
+        let start = Instant::now();
         let rec = Rc::new(Recorder {
-            start: Instant::now(),
+            start,
             ticks: Cell::new(0),
             tick_at: RefCell::new(Vec::new()),
             chunk_open: Cell::new(None),
             chunks: RefCell::new(Vec::new()),
+            merged: Cell::new(0),
             ticks_at_chunk_start: Cell::new(0),
             between: Cell::new((u32::MAX, 0, 0, 0)),
             precise: Cell::new(true),
+            last_loop: Cell::new((start, 0)),
         });
         let r = rec.clone();
         let ticker = meter::start(
@@ -215,20 +237,28 @@ impl TickProbe {
             max_gap = max_gap.max(t.saturating_sub(prev));
             prev = t;
         }
+        // Three order statistics in O(n) (a yield per unit of work makes hundreds of thousands
+        // of chunks; sorting them would cost more than the run's loop bookkeeping).
+        // The merged chunks are zero-length: the first `merged` of the sorted durations.
+        let merged = rec.merged.get() as usize;
+        let count = chunks.len() + merged;
         let mut durs: Vec<u64> = chunks.iter().map(|(s, e)| e - s).collect();
-        durs.sort_unstable();
-        let pct = |q: f64| -> Duration {
-            if durs.is_empty() {
+        let mut pct = |q: f64| -> Duration {
+            if count == 0 {
                 return Duration::ZERO;
             }
-            let i = ((durs.len() as f64 * q).ceil() as usize).clamp(1, durs.len()) - 1;
-            Duration::from_nanos(durs[i])
+            let i = ((count as f64 * q).ceil() as usize).clamp(1, count) - 1;
+            match i.checked_sub(merged) {
+                None => Duration::ZERO,
+                Some(i) => Duration::from_nanos(*durs.select_nth_unstable(i).1),
+            }
         };
+        let (chunk_p50, chunk_p99, chunk_max) = (pct(0.50), pct(0.99), pct(1.0));
         ProbeReport {
             period: self.config.period,
             missed: self.config.missed,
             elapsed: Duration::from_nanos(end),
-            chunks: chunks.len() as u64,
+            chunks: count as u64,
             ticks,
             ideal_ticks: ideal,
             fidelity: if ideal == 0 {
@@ -244,11 +274,9 @@ impl TickProbe {
                 b_sum as f64 / b_gaps as f64
             },
             between_max: b_max,
-            chunk_p50: pct(0.50),
-            chunk_p99: pct(0.99),
-            chunk_max: durs
-                .last()
-                .map_or(Duration::ZERO, |&d| Duration::from_nanos(d)),
+            chunk_p50,
+            chunk_p99,
+            chunk_max,
             tick_at,
             chunk_spans: chunks,
         }
@@ -288,7 +316,9 @@ pub struct ProbeReport {
     pub chunk_max: Duration,
     /// Offsets of the ticks from the start, in ns.
     pub tick_at: Vec<u64>,
-    /// `(start, end)` offsets of the chunks from the start, in ns.
+    /// `(start, end)` offsets of the chunks from the start, in ns, in order. Consecutive
+    /// zero-length chunks at one instant (chunks too short to stamp with the clock, which then
+    /// share the loop time) appear once, so there may be fewer spans than `chunks`.
     pub chunk_spans: Vec<(u64, u64)>,
 }
 

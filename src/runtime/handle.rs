@@ -128,7 +128,7 @@ impl EventLoop {
         self.inner.phase.set(Phase::Main);
         let out = self.inner.traced(Kind::Main, 0, None, main);
         self.inner.drain_queues();
-        self.inner.run_loop(&|| false);
+        self.inner.run_loop(|| false);
         out
     }
 
@@ -196,7 +196,7 @@ impl EventLoop {
         inner.phase.set(Phase::Main);
         inner.poll_main();
         inner.drain_queues();
-        inner.run_loop(&|| !inner.main_pending.get());
+        inner.run_loop(|| !inner.main_pending.get());
         drop(_guard);
         out.take()
             .expect("executor: block_on's future did not complete")
@@ -319,8 +319,9 @@ pub fn spawner() -> super::Spawner {
 }
 
 /// The running loop's cached time (libuv's `uv_now`), not the clock: read by the timers phase
-/// (when any timer exists), after a poll phase that slept, and whenever a timer starts. Timers
-/// are due relative to it; use [`Instant::now`] for the clock.
+/// (when a timer may be due: where the TSC is the system clock, a phase that knows from it that
+/// no timer can be due yet skips the read), after a poll phase that slept, and whenever a timer
+/// starts. Timers are due relative to it; use [`Instant::now`] for the clock.
 ///
 /// # Panics
 /// If no loop is running on this thread.

@@ -22,8 +22,9 @@
 //!   polled. Only `block_on` writes it, before the first poll and after the last (a nested
 //!   `block_on` is refused before it writes anything), so user code can only read it.
 //! - `loop_time` is the loop time: read at the start of the timers phase (when the timer handle
-//!   is started) and of each of its passes, after a poll phase that waited, and whenever a timer
-//!   is started (Node.js reads the clock in `setTimeout` too). The timers phase runs another pass
+//!   is started and may be due: not while the TSC says it cannot be, `time/deadline.rs`) and of
+//!   each of its passes, after a poll phase that waited, and whenever a timer is started
+//!   (Node.js reads the clock in `setTimeout` too). The timers phase runs another pass
 //!   while the timer handle is due at this cached time (libuv's `uv__run_timers`).
 
 pub(crate) mod context;

@@ -5,20 +5,23 @@ use super::*;
 
 impl LoopState {
     /// Runs the loop until `stop()` or until no referenced handle is left (libuv's `uv_run`).
-    pub(super) fn run_loop(&self, stop: &dyn Fn() -> bool) {
+    /// Generic over `stop` (not `&dyn Fn`): it is asked three times per iteration, and a loop of
+    /// yields is little more than that.
+    pub(super) fn run_loop(&self, stop: impl Fn() -> bool) {
         let mut alive = self.alive();
         if alive && !stop() {
             self.run_timers();
         }
         while alive && !stop() {
-            self.run_once(stop);
+            self.run_once(&stop);
             alive = self.alive();
         }
     }
 
     /// One iteration: poll, check, then the next iteration's timers (see the module docs for
     /// why the timers phase sits at the end).
-    fn run_once(&self, stop: &dyn Fn() -> bool) {
+    #[inline]
+    fn run_once(&self, stop: &impl Fn() -> bool) {
         self.bump(|s| s.iterations += 1);
         self.poll_phase();
         if stop() {
@@ -41,11 +44,17 @@ impl LoopState {
         self.phase.set(Phase::Timers);
         // With the handle stopped there is nothing to compare the clock with: a loop of yields
         // then costs no clock read per iteration (starting a timer reads the clock anyway).
-        if self.timers.next_expiry().is_none() {
+        let Some(due) = self.timers.next_expiry() else {
+            return;
+        };
+        // Nor while the TSC says the handle cannot be due yet (`time/deadline.rs`): the loop
+        // time then stays as it is, and no timer is due at it.
+        if self.timers.deadline.surely_before(due) {
             return;
         }
         // `uv_run`: `uv__update_time(loop); uv__run_timers(loop);`
-        self.update_time();
+        let (anchor, now) = self.timers.deadline.read_clock();
+        self.now.set(now);
         while self
             .timers
             .next_expiry()
@@ -54,6 +63,9 @@ impl LoopState {
             self.timers.run_due(self);
             self.drain_queues();
         }
+        self.timers
+            .deadline
+            .arm(anchor, now, self.timers.next_expiry());
     }
 
     /// Poll phase: wait (the loop's only sleep), run the I/O callbacks, then the wakes that came

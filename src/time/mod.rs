@@ -9,6 +9,7 @@
 //! clearing timers (`timers.rs`), firing them (`phase.rs`), and [`MissedTickBehavior`]
 //! (`missed.rs`).
 
+mod deadline;
 mod entry;
 mod interval;
 mod lists;

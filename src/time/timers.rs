@@ -32,6 +32,7 @@ use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use super::MissedTickBehavior;
+use super::deadline::DeadlineFilter;
 use super::entry::{Action, TimerCell, deadline};
 use super::lists::{COMPACT_MIN_TOMBSTONES, List, TimerLists};
 use crate::runtime::LoopState;
@@ -60,6 +61,8 @@ pub(crate) struct Timers {
     pub(super) fired: RefCell<Vec<Weak<TimerCell>>>,
     /// Length at which `fired` is next pruned.
     pub(super) fired_prune_at: Cell<usize>,
+    /// Tells the timers phase when the handle is surely not due yet, without the clock.
+    pub(crate) deadline: DeadlineFilter,
 }
 
 impl Timers {
