@@ -10,6 +10,22 @@ impl LoopState {
         self.queues.micro.borrow_mut().push_back(Job::Task(task));
     }
 
+    /// Queues a task woken on the loop's thread while the loop runs. A wake from another task or
+    /// callback is a promise continuation: a microtask. A **self-wake** (the task is woken while
+    /// it is being polled: `wake_by_ref(); return Pending`, futures-lite's `yield_now`, a
+    /// `FuturesUnordered` yielding) resumes it in the check phase, as [`yield_now`](crate::yield_now)
+    /// does, so a task that keeps waking itself cannot keep the drain (and so the loop) from
+    /// ending: timers, I/O and other threads' wakes run between its polls. (tokio defers the
+    /// same wake until its driver has run: `context::defer` in `task::yield_now`.)
+    #[inline]
+    pub(crate) fn schedule_woken(&self, task: TaskRef) {
+        if self.running.get() == Some(task) {
+            self.immediates.push_job(Job::Task(task));
+        } else {
+            self.schedule_microtask_task(task);
+        }
+    }
+
     /// Spawns a task; its first poll is queued as a microtask.
     pub(crate) fn spawn<F>(
         &self,
@@ -59,7 +75,9 @@ impl LoopState {
         };
         self.bump(|s| s.task_polls += 1);
         let prev = self.polling.replace(Some(task.clone()));
+        let prev_running = self.running.replace(Some(t));
         let done = self.traced(Kind::Task, t.id, Some(location), || task.run());
+        self.running.set(prev_running);
         // The replaced `Rc` is dropped after the borrow ends (`task` keeps the cell alive anyway).
         let polled = self.polling.replace(prev);
         drop(polled);
@@ -130,7 +148,9 @@ impl LoopState {
             .store(false, Ordering::Release);
         let mut cx = Context::from_waker(waker);
         self.polling_main.set(true);
+        let prev_running = self.running.replace(Some(self.main_task.get()));
         let result = self.traced(Kind::Main, 0, None, || fut.as_mut().poll(&mut cx));
+        self.running.set(prev_running);
         self.polling_main.set(false);
         match result {
             Poll::Ready(()) => self.main_pending.set(false),
