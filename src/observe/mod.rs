@@ -58,6 +58,6 @@ pub use file::{TraceFormat, write_trace_file};
 pub use hooks::{Kind, LoopObserver, Phase, Span};
 pub use probe::{ProbeConfig, ProbeReport, TickProbe, probe_prime_search};
 pub use profile::render_profile_svg;
-pub use stall::{StallDetector, StallDetectorBuilder, StallReport};
+pub use stall::{DrainStall, Requeuer, StallDetector, StallDetectorBuilder, StallReport};
 pub use timeline::render_timeline_svg;
 pub use trace::{DEFAULT_LIMIT, IntervalTick, Trace, TraceRecorder, TraceSpan, chrome_trace_json};
