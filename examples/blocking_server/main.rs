@@ -27,6 +27,9 @@ usage: blocking_server [options]
                           is printed)
   --mode MODE             how /primes computes: sync (blocks the loop), chunked (500 us chunks on
                           the loop) or offload (the worker pool); default sync
+  --chunk-share PERCENT   chunked mode: hold about PERCENT % of the loop (1..=99): a chunk grows
+                          with the time the loop spent elsewhere since the last one (default:
+                          fixed 500 us chunks)
   --max-requests N        exit after N responses (default: serve until SIGINT or SIGTERM)
   --max-nth N             the largest /primes?nth served (1..=5000000, default 5000000)
   --max-heavy N           the most /primes computed at once; more get 503 with Retry-After
@@ -72,6 +75,9 @@ fn parse_args() -> Result<Option<Args>, String> {
                 config.mode = Mode::parse(&v).ok_or(format!(
                     "--mode: expected sync, chunked or offload, got `{v}`"
                 ))?;
+            }
+            "--chunk-share" => {
+                config.chunk_share = Some(cli::whole(&a, it.next(), 1, 99)? as u8);
             }
             "--max-requests" => {
                 config.max_requests = Some(cli::whole(&a, it.next(), 1, u64::MAX)?);

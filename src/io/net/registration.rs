@@ -5,12 +5,19 @@
 //! A source that always has data (a saturated socket) would otherwise never make an operation
 //! return `Pending`, and the task reading it would hold the loop forever: no timer, immediate or
 //! other socket would run again. So, as libuv's `uv__read` (src/unix/stream.c) reads at most 32
-//! times per readiness event before returning to the loop, each direction of a source allows
-//! [`IO_BUDGET`] consecutive ready operations per loop iteration; the next one returns `Pending`
-//! without a system call and the task resumes in the next check phase (as after
-//! [`yield_now`](crate::yield_now)), and its operations count again from zero once the loop has
-//! moved on to another iteration, so the timers phase and the poll phase run between. An
-//! operation that would block (the task then waits for readiness) resets the count.
+//! times per readiness event before returning to the loop, each direction of a source makes a
+//! **batch** of ready operations per loop iteration: at most [`IO_BUDGET`] operations, and none
+//! started once the batch has held the loop for [`IO_BUDGET_TIME`]. The next operation returns
+//! `Pending` without a system call and the task resumes in a check phase of a later iteration
+//! (as after [`yield_now`](crate::yield_now)), so the timers phase and the poll phase run
+//! between two batches. An operation that would block (the task then waits for readiness)
+//! ends the batch too.
+//!
+//! Why a time bound as well as libuv's count: 32 reads of 64 KiB from a loopback socket take
+//! about 1.5 ms, so a 1 ms interval beside the reader would run at two thirds of its rate; a
+//! batch of at most 25 µs keeps it within a few percent, and costs one clock read per batch
+//! (tens of nanoseconds beside the batch's system calls) and one loop turn per batch (a few
+//! hundred nanoseconds). See docs/benchmarks.md for the measured figures.
 
 use std::cell::Cell;
 use std::fmt;
@@ -19,27 +26,34 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use crate::io::poller::OsPoller;
 use crate::io::reactor::{Direction, Source};
 use crate::runtime::LoopState;
 use crate::runtime::context;
 
-/// Consecutive ready operations one direction of a source may make in one loop iteration before
-/// the next returns `Pending` (see the module docs). libuv's figure (`uv__read`'s `count = 32`):
-/// at 64 KiB per read that is 2 MiB per iteration, which makes the cost of the loop turn taken
-/// between two batches (a clock read, perhaps one `epoll_wait(0)`) small beside 32 system calls,
-/// while a 1 ms interval beside the reader waits at most 32 reads. (tokio's budget, 128, counts
-/// every resource a task touches in one poll, not one source per iteration.)
+/// The most ready operations in one batch (see the module docs): libuv's figure, `uv__read`'s
+/// `count = 32`. With small operations (1 KiB reads of about a microsecond) this is the bound
+/// that applies, and it makes the loop turn between two batches (a few hundred nanoseconds,
+/// perhaps an `epoll_wait(0)`) cost a few percent at most. (tokio's budget, 128, counts every
+/// resource a task touches in one poll, not one source per iteration.)
 pub(crate) const IO_BUDGET: u32 = 32;
 
-/// What one direction of a source has spent of its [`IO_BUDGET`].
+/// No operation of a batch starts once the batch has run this long (see the module docs): a
+/// timer due while a hot source is read is late by at most this plus one operation, and a
+/// 1 ms interval's ticks stay within a few percent of their rate.
+pub(crate) const IO_BUDGET_TIME: Duration = Duration::from_micros(25);
+
+/// The batch one direction of a source is making.
 #[derive(Clone, Copy, Default)]
 struct Spent {
-    /// The loop iteration the count belongs to.
+    /// The loop iteration the batch belongs to.
     iteration: u64,
-    /// Ready operations in a row in that iteration.
+    /// Ready operations in the batch.
     ops: u32,
+    /// When its first operation started (`None` before it).
+    since: Option<Instant>,
 }
 
 /// A registered source. Must be dropped before the descriptor is closed: the socket types declare
@@ -87,8 +101,9 @@ impl Registration {
 
     /// Runs `op` until it does not say "would block"; when it does, registers the task's waker
     /// for `dir` and returns `Pending` (the poll phase wakes the task when the socket is ready).
-    /// When `dir` has spent its [`IO_BUDGET`] in this loop iteration, returns `Pending` without
-    /// running `op`, and the task resumes in the next check phase (see the module docs).
+    /// When `dir`'s batch of this loop iteration is over ([`IO_BUDGET`] operations, or
+    /// [`IO_BUDGET_TIME`]), returns `Pending` without running `op`, and the task resumes in the
+    /// check phase of a later iteration (see the module docs).
     pub(crate) fn poll_io<R>(
         &self,
         dir: Direction,
@@ -104,9 +119,14 @@ impl Registration {
         let iteration = inner.iteration();
         let mut s = spent.get();
         if s.iteration != iteration {
-            s = Spent { iteration, ops: 0 };
+            s = Spent {
+                iteration,
+                ..Spent::default()
+            };
         }
-        if s.ops >= IO_BUDGET {
+        if s.ops == 0 {
+            s.since = Some(Instant::now());
+        } else if s.ops >= IO_BUDGET || s.since.is_some_and(|t| t.elapsed() >= IO_BUDGET_TIME) {
             inner.yield_to_check(cx.waker());
             return Poll::Pending;
         }
@@ -121,7 +141,10 @@ impl Registration {
                 }
             }
         }
-        spent.set(Spent { iteration, ops: 0 });
+        spent.set(Spent {
+            iteration,
+            ..Spent::default()
+        });
         match inner.reactor.wait_for(&self.source, dir, cx.waker()) {
             Ok(delta) => {
                 inner.add_keep_alive(delta);
