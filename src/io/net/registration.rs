@@ -7,7 +7,9 @@
 //! other socket would run again. So, as libuv's `uv__read` (src/unix/stream.c) reads at most 32
 //! times per readiness event before returning to the loop, each direction of a source makes a
 //! **batch** of ready operations per loop iteration: at most [`IO_BUDGET`] operations, and none
-//! started once the batch has held the loop for [`IO_BUDGET_TIME`]. The next operation returns
+//! started once the batch has made two and held the loop for [`IO_BUDGET_TIME`] (two, so that
+//! an ordinary exchange, a read and the read that finds the next message or would block, never
+//! meets the bound). The next operation returns
 //! `Pending` without a system call and the task resumes in a check phase of a later iteration
 //! (as after [`yield_now`](crate::yield_now)), so the timers phase and the poll phase run
 //! between two batches. An operation that would block (the task then waits for readiness)
@@ -15,7 +17,8 @@
 //!
 //! Why a time bound as well as libuv's count: 32 reads of 64 KiB from a loopback socket take
 //! about 1.5 ms, so a 1 ms interval beside the reader would run at two thirds of its rate; a
-//! batch of at most 25 µs keeps it within a few percent, and costs one clock read per batch
+//! batch cut after 25 µs (or two operations, if they take longer) keeps it within a few
+//! percent, and costs one clock read per batch
 //! (tens of nanoseconds beside the batch's system calls) and one loop turn per batch (a few
 //! hundred nanoseconds). See docs/benchmarks.md for the measured figures.
 
@@ -40,9 +43,9 @@ use crate::runtime::context;
 /// resource a task touches in one poll, not one source per iteration.)
 pub(crate) const IO_BUDGET: u32 = 32;
 
-/// No operation of a batch starts once the batch has run this long (see the module docs): a
-/// timer due while a hot source is read is late by at most this plus one operation, and a
-/// 1 ms interval's ticks stay within a few percent of their rate.
+/// No operation of a batch starts once the batch has made two and run this long (see the
+/// module docs): a timer due while a hot source is read is late by at most this or two
+/// operations, and a 1 ms interval's ticks stay within a few percent of their rate.
 pub(crate) const IO_BUDGET_TIME: Duration = Duration::from_micros(25);
 
 /// The batch one direction of a source is making.
@@ -126,7 +129,9 @@ impl Registration {
         }
         if s.ops == 0 {
             s.since = Some(Instant::now());
-        } else if s.ops >= IO_BUDGET || s.since.is_some_and(|t| t.elapsed() >= IO_BUDGET_TIME) {
+        } else if s.ops >= IO_BUDGET
+            || (s.ops >= 2 && s.since.is_some_and(|t| t.elapsed() >= IO_BUDGET_TIME))
+        {
             inner.yield_to_check(cx.waker());
             return Poll::Pending;
         }
