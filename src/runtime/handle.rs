@@ -214,7 +214,6 @@ impl EventLoop {
                 self.0.main.borrow_mut().take();
                 self.0.main_pending.set(false);
                 self.0.polling_main.set(false);
-                self.0.running.set(None);
                 self.0.main_waker.borrow_mut().take();
             }
         }

@@ -114,11 +114,9 @@ pub(crate) struct LoopState {
     tasks: RefCell<Slab<TaskSlot>>,
     /// Last task id handed out.
     next_task_id: Cell<u64>,
-    /// The task being polled right now (for `yield_now`'s fast path).
+    /// The task being polled right now (for `yield_now`'s fast path, and to tell a self-wake:
+    /// see `schedule_woken`).
     polling: RefCell<Option<Rc<dyn ErasedTask>>>,
-    /// The task or `block_on` future being polled right now: a wake of it is a **self-wake**,
-    /// which resumes it in the check phase (see `schedule_woken`). `None` between polls.
-    running: Cell<Option<TaskRef>>,
     /// The `block_on` future while `block_on` runs and the future is not being polled.
     main: RefCell<Option<MainFuture>>,
     /// Whether a `block_on` future is pending (it keeps the loop alive).
@@ -180,7 +178,6 @@ impl LoopState {
             tasks: RefCell::new(Slab::new()),
             next_task_id: Cell::new(0),
             polling: RefCell::new(None),
-            running: Cell::new(None),
             main: RefCell::new(None),
             main_pending: Cell::new(false),
             main_waker: RefCell::new(None),

@@ -17,7 +17,8 @@ impl LoopState {
     }
 
     /// One iteration: poll, check, then the next iteration's timers (see the module docs for
-    /// why the timers phase sits at the end).
+    /// why the timers phase sits at the end). With a bounded drain, each phase ends with one
+    /// more (bounded) drain of the jobs its drains left.
     fn run_once(&self, stop: &dyn Fn() -> bool) {
         self.bump(|s| s.iterations += 1);
         self.poll_phase();
@@ -132,9 +133,14 @@ impl LoopState {
     /// the poll phase does not sleep while any is left.
     #[inline]
     pub(crate) fn drain_queues(&self) {
-        if self.queues.is_empty() {
-            return;
+        if !self.queues.is_empty() {
+            self.drain_nonempty();
         }
+    }
+
+    /// The drain itself, out of line: callers inline only the emptiness test.
+    #[inline(never)]
+    fn drain_nonempty(&self) {
         let phase = self.phase.replace(Phase::Microtask);
         let _end = self.observed.get().then(|| self.drain_begin());
         let mut left = self.drain_limit;
@@ -170,8 +176,16 @@ impl LoopState {
     #[inline]
     fn drain_leftovers(&self) {
         if self.drain_limit != usize::MAX {
-            self.drain_queues();
+            self.drain_leftovers_bounded();
         }
+    }
+
+    /// Out of line, so the unbounded loop's code (and what the compiler inlines into it) stays
+    /// as it was without the option.
+    #[cold]
+    #[inline(never)]
+    fn drain_leftovers_bounded(&self) {
+        self.drain_queues();
     }
 
     /// Runs one queued job; `kind` says what a plain callback is (for observers).

@@ -19,7 +19,16 @@ impl LoopState {
     /// same wake until its driver has run: `context::defer` in `task::yield_now`.)
     #[inline]
     pub(crate) fn schedule_woken(&self, task: TaskRef) {
-        if self.running.get() == Some(task) {
+        let self_wake = if task.key == MAIN_KEY {
+            self.polling_main.get() && task == self.main_task.get()
+        } else {
+            // Read at the wake, not kept per poll: the yield and spawn paths pay nothing for it.
+            self.polling
+                .borrow()
+                .as_ref()
+                .is_some_and(|t| t.header().task == task)
+        };
+        if self_wake {
             self.immediates.push_job(Job::Task(task));
         } else {
             self.schedule_microtask_task(task);
@@ -75,9 +84,7 @@ impl LoopState {
         };
         self.bump(|s| s.task_polls += 1);
         let prev = self.polling.replace(Some(task.clone()));
-        let prev_running = self.running.replace(Some(t));
         let done = self.traced(Kind::Task, t.id, Some(location), || task.run());
-        self.running.set(prev_running);
         // The replaced `Rc` is dropped after the borrow ends (`task` keeps the cell alive anyway).
         let polled = self.polling.replace(prev);
         drop(polled);
@@ -148,9 +155,7 @@ impl LoopState {
             .store(false, Ordering::Release);
         let mut cx = Context::from_waker(waker);
         self.polling_main.set(true);
-        let prev_running = self.running.replace(Some(self.main_task.get()));
         let result = self.traced(Kind::Main, 0, None, || fut.as_mut().poll(&mut cx));
-        self.running.set(prev_running);
         self.polling_main.set(false);
         match result {
             Poll::Ready(()) => self.main_pending.set(false),
