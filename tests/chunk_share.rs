@@ -55,8 +55,7 @@ fn a_share_chunk_lasts_as_long_as_the_gap_before_it() {
             }
             std::hint::black_box(x);
         });
-        let v = edges.0.borrow().clone();
-        v
+        edges.0.take()
     });
     // Pairs (end, start, end): the gap before a chunk and the chunk.
     let mut checked = 0;

@@ -429,8 +429,7 @@ fn the_stall_detector_reports_a_long_drain_with_its_jobs_and_requeuers() {
             b.await.unwrap();
         });
         detector.stop();
-        let seen = seen.lock().unwrap().clone();
-        seen
+        seen.lock().unwrap().clone()
     });
     let drains: Vec<_> = reports.iter().filter(|r| r.drain.is_some()).collect();
     assert!(

@@ -214,6 +214,7 @@ impl LoopState {
 
     /// The number of the loop iteration running (0 before the first poll phase).
     #[inline]
+    #[cfg_attr(any(miri, not(unix)), allow(dead_code))] // used by `net`, compiled out there
     pub(crate) fn iteration(&self) -> u64 {
         self.stats.get().iterations
     }

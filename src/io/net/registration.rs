@@ -13,7 +13,8 @@
 //! `Pending` without a system call and the task resumes in a check phase of a later iteration
 //! (as after [`yield_now`](crate::yield_now)), so the timers phase and the poll phase run
 //! between two batches. An operation that would block (the task then waits for readiness)
-//! ends the batch too.
+//! ends the batch too. A listener's `accept` is not budgeted: libuv's `uv__server_io` accepts
+//! until `EAGAIN`, and the listen backlog bounds that batch.
 //!
 //! Why a time bound as well as libuv's count: 32 reads of 64 KiB from a loopback socket take
 //! about 1.5 ms, so a 1 ms interval beside the reader would run at two thirds of its rate; a
@@ -111,7 +112,29 @@ impl Registration {
         &self,
         dir: Direction,
         cx: &mut Context<'_>,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.poll_io_with(dir, cx, op, true)
+    }
+
+    /// [`poll_io`](Self::poll_io) without the budget, for `accept`: libuv's `uv__server_io`
+    /// accepts until `EAGAIN` too (the listen backlog bounds the batch), so a burst of
+    /// connections is accepted in one go rather than 32 per iteration behind other work.
+    pub(crate) fn poll_io_unbudgeted<R>(
+        &self,
+        dir: Direction,
+        cx: &mut Context<'_>,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.poll_io_with(dir, cx, op, false)
+    }
+
+    fn poll_io_with<R>(
+        &self,
+        dir: Direction,
+        cx: &mut Context<'_>,
         mut op: impl FnMut() -> io::Result<R>,
+        budget: bool,
     ) -> Poll<io::Result<R>> {
         let Some(inner) = self.inner.upgrade() else {
             return Poll::Ready(Err(io::Error::other(
@@ -127,13 +150,15 @@ impl Registration {
                 ..Spent::default()
             };
         }
-        if s.ops == 0 {
-            s.since = Some(Instant::now());
-        } else if s.ops >= IO_BUDGET
-            || (s.ops >= 2 && s.since.is_some_and(|t| t.elapsed() >= IO_BUDGET_TIME))
-        {
-            inner.yield_to_check(cx.waker());
-            return Poll::Pending;
+        if budget {
+            if s.ops == 0 {
+                s.since = Some(Instant::now());
+            } else if s.ops >= IO_BUDGET
+                || (s.ops >= 2 && s.since.is_some_and(|t| t.elapsed() >= IO_BUDGET_TIME))
+            {
+                inner.yield_to_check(cx.waker());
+                return Poll::Pending;
+            }
         }
         loop {
             match op() {
