@@ -172,6 +172,7 @@ fn complete_task_under_load() {
 /// uses its `yield_now`; here the bare idiom, which is what used to hang) and a client and a
 /// server that must still get their I/O.
 #[test]
+#[cfg(all(unix, not(miri)))] // `executor::net` is compiled out under Miri
 fn io_driver_called_when_under_load() {
     use executor::net::{TcpListener, TcpStream};
     use futures::{AsyncReadExt, AsyncWriteExt};
@@ -243,6 +244,7 @@ fn starving() {
 /// reader must still leave room for the interval, and never makes more than 32 ready reads in
 /// one loop iteration.
 #[test]
+#[cfg(all(unix, not(miri)))] // `executor::net` is compiled out under Miri
 fn a_hot_socket_does_not_starve_a_1ms_interval() {
     use executor::net::TcpListener;
     use futures::AsyncReadExt;
@@ -401,19 +403,26 @@ fn the_stall_detector_reports_a_long_drain_with_its_jobs_and_requeuers() {
     let reports = within(LIMIT, || {
         let ev = EventLoop::new();
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let s = seen.clone();
+        let reported = Arc::new(AtomicBool::new(false));
+        let (s, r) = (seen.clone(), reported.clone());
         let detector = StallDetector::builder()
             .threshold(Duration::from_millis(50))
-            .on_stall(move |r| s.lock().unwrap().push(*r))
+            .on_stall(move |report| {
+                s.lock().unwrap().push(*report);
+                // (A single job preempted past the threshold is reported as a span: not this.)
+                if report.drain.is_some() {
+                    r.store(true, Ordering::Release);
+                }
+            })
             .start(&ev);
         ev.block_on(async {
             use futures::{SinkExt, StreamExt};
             let (mut ping_tx, mut ping_rx) = futures::channel::mpsc::channel::<()>(0);
             let (mut pong_tx, mut pong_rx) = futures::channel::mpsc::channel::<()>(0);
-            let start = Instant::now();
-            // Ends by itself after 300 ms, so the drain ends and its end report comes.
+            // Ends by itself once the drain has been reported (the bound of `within` fails the
+            // test if it never is), so the drain ends and its end report comes.
             let a = spawn(async move {
-                while start.elapsed() < Duration::from_millis(300) {
+                while !reported.load(Ordering::Acquire) {
                     ping_tx.send(()).await.unwrap();
                     pong_rx.next().await.unwrap();
                 }
@@ -454,7 +463,7 @@ fn the_stall_detector_reports_a_long_drain_with_its_jobs_and_requeuers() {
 /// A chain of continuations shorter than the bound keeps Node.js's order (every one runs before
 /// the next phase); a longer one is cut into batches, with the loop's other work between them.
 #[test]
-fn a_drain_bound_leaves_short_chains_alone() {
+fn a_drain_bound_cuts_only_chains_longer_than_it() {
     let run = |limit: Option<usize>| {
         let mut b = EventLoop::builder();
         if let Some(n) = limit {
