@@ -21,6 +21,16 @@
 //! `Slice` notices at its next clock read, `Adaptive` sizes the batch from the speed it measured
 //! in the previous chunk (aiming a little early: an early yield costs one loop iteration, a late
 //! one costs lateness on every later tick).
+//!
+//! # Holding a share of the loop
+//! A fixed slice is a fixed share only while the loop's other work between two chunks is short.
+//! Under an I/O flood, each gap between chunks serves hundreds of callbacks, and a 500 µs slice
+//! after every multi-millisecond gap leaves the job a few percent of the loop. `Share` measures
+//! the gap (from the end of one chunk to the start of the next) and sizes the next chunk so
+//! that `chunk / (chunk + gap)` is the share asked for, never below its `slice` nor above
+//! [`MAX_SHARE_SLICES`] slices, with `Slice`'s rules otherwise (amortised clock reads, ending
+//! when a timer falls due). The price is latency: a request arriving during a chunk waits for
+//! it, so with a share of one half the loop's other work waits about as long as it itself took.
 
 use std::cell::Cell;
 use std::fmt;
@@ -35,6 +45,10 @@ pub const CLOCK_READS_PER_SLICE: u64 = 32;
 
 /// `Slice` reads the clock at most once per this many units.
 const MIN_UNITS_PER_READ: u64 = 8;
+
+/// The longest `Share` chunk, in slices: bounds the latency a share adds when the gaps grow
+/// large (a gap that long is the loop being overloaded, not the job being starved).
+pub const MAX_SHARE_SLICES: u32 = 64;
 
 /// `Adaptive` aims chunk ends at this fraction of the time left before the next timer is due.
 const AIM_EARLY: f64 = 0.97;
@@ -53,6 +67,15 @@ pub enum Strategy {
         /// The chunk duration to aim for.
         target: Duration,
     },
+    /// Holds about `percent` % of the loop's time: like `Slice`, but each chunk lasts
+    /// `gap * percent / (100 - percent)`, where `gap` is the time the loop spent elsewhere since
+    /// the previous chunk, bounded to `slice ..= MAX_SHARE_SLICES * slice` (see the module docs).
+    Share {
+        /// The share of the loop's time to hold, 1..=99.
+        percent: u8,
+        /// The shortest chunk (the chunk when the loop has little else to do).
+        slice: Duration,
+    },
 }
 
 impl Strategy {
@@ -63,6 +86,7 @@ impl Strategy {
             Strategy::Batch(_) => "batch",
             Strategy::Slice(_) => "slice",
             Strategy::Adaptive { .. } => "adaptive",
+            Strategy::Share { .. } => "share",
         }
     }
 }
@@ -73,6 +97,9 @@ impl fmt::Display for Strategy {
             Strategy::Batch(n) => write!(f, "batch({n})"),
             Strategy::Slice(d) => write!(f, "slice({}us)", d.as_micros()),
             Strategy::Adaptive { target } => write!(f, "adaptive({}us)", target.as_micros()),
+            Strategy::Share { percent, slice } => {
+                write!(f, "share({percent}%,{}us)", slice.as_micros())
+            }
             other => f.write_str(other.name()),
         }
     }
@@ -120,8 +147,12 @@ pub struct Chunker {
     ns_per_unit: Option<f64>,
     /// `Slice`, `Adaptive`: when the loop's next timer was due as the chunk started.
     timer_due: Option<Instant>,
-    /// When the current chunk started (`Slice`, `Adaptive`).
+    /// When the current chunk started (`Slice`, `Adaptive`, `Share`).
     chunk_start: Instant,
+    /// `Share`: when the last chunk ended (its last clock read), if it ended by its clock.
+    chunk_end: Option<Instant>,
+    /// `Slice`: its slice; `Share`: the current chunk's length, from the last gap.
+    slice: Duration,
     /// Clock reads so far.
     clock_reads: Cell<u64>,
     /// Chunks completed (yields) so far.
@@ -148,14 +179,23 @@ impl Chunker {
     /// A chunker for `strategy`.
     ///
     /// # Panics
-    /// If `Batch(0)`, or a zero `Slice` or `Adaptive` target.
+    /// If `Batch(0)`, a zero `Slice`, `Adaptive` target or `Share` slice, or a `Share` percent
+    /// outside 1..=99.
     pub fn new(strategy: Strategy) -> Self {
+        if let Strategy::Share { percent, .. } = strategy {
+            assert!(
+                (1..=99).contains(&percent),
+                "Strategy::Share needs a percent in 1..=99, got {percent}"
+            );
+        }
         let batch = match strategy {
             Strategy::Batch(n) => {
                 assert!(n > 0, "Strategy::Batch needs a batch size of at least 1");
                 u64::from(n)
             }
-            Strategy::Slice(d) | Strategy::Adaptive { target: d } => {
+            Strategy::Slice(d)
+            | Strategy::Adaptive { target: d }
+            | Strategy::Share { slice: d, .. } => {
                 assert!(
                     !d.is_zero(),
                     "Strategy::{strategy:?} needs a non-zero duration"
@@ -182,6 +222,11 @@ impl Chunker {
             ns_per_unit: None,
             timer_due: None,
             chunk_start,
+            chunk_end: None,
+            slice: match strategy {
+                Strategy::Slice(d) | Strategy::Share { slice: d, .. } => d,
+                _ => Duration::ZERO,
+            },
             clock_reads: Cell::new(reads),
             chunks: 0,
             units_done: 0,
@@ -232,13 +277,23 @@ impl Chunker {
         let stride = match self.strategy {
             Strategy::Every => 1,
             Strategy::Batch(n) => u64::from(n),
-            Strategy::Slice(_) | Strategy::Adaptive { .. } => 0,
+            Strategy::Slice(_) | Strategy::Adaptive { .. } | Strategy::Share { .. } => 0,
         };
         if stride != 0 {
             self.set_countdown(stride);
             return;
         }
         self.chunk_start = self.now();
+        // (After a chunk ended by an explicit `yield_now`, the gap is unknown: keep the length.)
+        if let (Strategy::Share { percent, slice }, Some(end)) =
+            (self.strategy, self.chunk_end.take())
+        {
+            self.slice = share_slice(
+                self.chunk_start.saturating_duration_since(end),
+                percent,
+                slice,
+            );
+        }
         self.timer_due =
             crate::runtime::context::try_with_current(|inner| inner.timers.next_expiry()).flatten();
         // Units until the timer is due, at the speed measured in the last chunk.
@@ -295,7 +350,8 @@ impl Chunker {
                 self.target_batch = retune(self.target_batch, self.in_chunk, took, target);
                 true
             }
-            Strategy::Slice(slice) => {
+            Strategy::Slice(_) | Strategy::Share { .. } => {
+                let slice = self.slice;
                 let now = self.now();
                 let took = now.saturating_duration_since(self.chunk_start);
                 let rate = took.as_nanos().max(1) as f64 / self.in_chunk as f64;
@@ -318,6 +374,7 @@ impl Chunker {
                 self.batch = u64::try_from(per_read)
                     .unwrap_or(u64::MAX)
                     .max(MIN_UNITS_PER_READ);
+                self.chunk_end = Some(now);
                 true
             }
         }
@@ -344,6 +401,16 @@ impl Chunker {
         }
         self.begin_chunk();
     }
+}
+
+/// The length of a `Share` chunk after a gap of `gap`: `gap * percent / (100 - percent)`, within
+/// `slice ..= MAX_SHARE_SLICES * slice`.
+fn share_slice(gap: Duration, percent: u8, slice: Duration) -> Duration {
+    let p = u128::from(percent);
+    let want = gap.as_nanos() * p / (100 - p);
+    let max = slice.as_nanos() * u128::from(MAX_SHARE_SLICES);
+    let ns = want.clamp(slice.as_nanos(), max);
+    Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
 }
 
 /// The next `Adaptive` batch: scale the last one by `target / took`. It shrinks in one step (when
@@ -382,6 +449,46 @@ mod tests {
         );
         assert_eq!(retune(100, 100, Duration::from_micros(400), t), 125);
         assert_eq!(retune(1, 1, Duration::from_secs(1), t), 1, "never zero");
+    }
+
+    #[test]
+    fn a_share_chunk_grows_with_the_gap_before_it() {
+        let slice = Duration::from_micros(500);
+        let ms = Duration::from_millis;
+        assert_eq!(
+            share_slice(Duration::ZERO, 50, slice),
+            slice,
+            "never below the slice"
+        );
+        assert_eq!(
+            share_slice(ms(4), 50, slice),
+            ms(4),
+            "half the loop: chunk = gap"
+        );
+        assert_eq!(
+            share_slice(ms(4), 80, slice),
+            ms(16),
+            "80%: four times the gap"
+        );
+        assert_eq!(
+            share_slice(ms(3), 25, slice),
+            ms(1),
+            "25%: a third of the gap"
+        );
+        assert_eq!(
+            share_slice(Duration::from_secs(10), 50, slice),
+            slice * MAX_SHARE_SLICES,
+            "bounded"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "percent in 1..=99")]
+    fn a_share_of_everything_is_refused() {
+        let _ = Chunker::new(Strategy::Share {
+            percent: 100,
+            slice: Duration::from_micros(500),
+        });
     }
 
     #[test]

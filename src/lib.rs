@@ -28,12 +28,20 @@
 //! 2. **poll**: the only place the loop sleeps, until the next timer, a wake from another thread
 //!    or I/O; then the I/O callbacks (tasks waiting on a ready socket), then the wakes that came
 //!    from other threads;
-//! 3. **check**: `set_immediate` callbacks and tasks resuming from [`yield_now`], those queued
-//!    before the phase began.
+//! 3. **check**: `set_immediate` callbacks and tasks resuming from [`yield_now`] or from a
+//!    self-wake, those queued before the phase began.
 //!
 //! After **every** callback and task poll, the nextTick queue drains, then the microtask queue,
 //! until both are empty. A task woken by its waker is polled from the microtask queue, like a
-//! promise continuation. The loop ends when no referenced handle is left: a timer that is not
+//! promise continuation, with one exception: a task that wakes **itself** during its own poll
+//! (`cx.waker().wake_by_ref(); return Poll::Pending`, the usual Rust yield) resumes in the check
+//! phase, as after [`yield_now`], so it cannot keep the drain from ending. A socket that always
+//! has data makes a batch of at most 32 ready operations (and at most about 25 µs) per loop
+//! iteration, as libuv's `uv__read` reads at most 32 times per event; the next one returns
+//! `Pending` and the task resumes in a later iteration. An endless chain of continuations (two
+//! tasks waking each other) starves the loop, as it does Node.js, unless
+//! [`Builder::max_jobs_per_drain`] bounds the drain; the
+//! [`StallDetector`](observe::StallDetector) names such a drain. The loop ends when no referenced handle is left: a timer that is not
 //! `unref`'d, a pending immediate, an unfinished task, a pending wake from another thread, a
 //! socket a task waits on.
 //!
@@ -44,7 +52,8 @@
 //! | `setImmediate(cb)` | [`set_immediate`] → [`node::ImmediateHandle`] |
 //! | `process.nextTick(cb)` | [`next_tick`] |
 //! | `queueMicrotask(cb)` | [`queue_microtask`] |
-//! | `await new Promise(r => setImmediate(r))` | [`yield_now`]`().await` |
+//! | `await new Promise(r => setImmediate(r))` | [`yield_now`]`().await`, or a future that wakes itself and returns `Pending` |
+//! | a promise continuation (`await p` once `p` resolves) | a task woken by another task, a callback, a timer or I/O: polled from the microtask queue |
 //! | `await setTimeout(ms)` (timers/promises) | [`sleep`]`(Duration).await` |
 //! | a `worker_threads` job / libuv `uv_queue_work` | [`offload`]`(closure).await` |
 //! | a worker's `postMessage` back to the loop / libuv `uv_async_send` | [`Spawner`] (`Send`): `spawn`, `run` |

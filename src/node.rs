@@ -346,12 +346,13 @@ pub fn set_immediate(f: impl FnOnce() + 'static) -> ImmediateHandle {
 /// If no loop is running on this thread.
 #[track_caller]
 pub fn queue_microtask(f: impl FnOnce() + 'static) {
+    let location = std::panic::Location::caller();
     context::with_current("queue_microtask", |inner| {
         inner
             .queues
             .micro
             .borrow_mut()
-            .push_back(Job::Callback(Box::new(f)))
+            .push_back(Job::callback(location, f))
     })
 }
 
@@ -362,12 +363,13 @@ pub fn queue_microtask(f: impl FnOnce() + 'static) {
 /// If no loop is running on this thread.
 #[track_caller]
 pub fn next_tick(f: impl FnOnce() + 'static) {
+    let location = std::panic::Location::caller();
     context::with_current("next_tick", |inner| {
         inner
             .queues
             .ticks
             .borrow_mut()
-            .push_back(Job::Callback(Box::new(f)))
+            .push_back(Job::callback(location, f))
     })
 }
 

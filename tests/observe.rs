@@ -52,10 +52,11 @@ fn observer_sees_every_callback_with_phase_and_kind() {
         *rec.log.borrow(),
         [
             "main main",
-            "microtask nextTick",
+            // Callbacks carry where they were queued, tasks where they were spawned.
+            "microtask nextTick @",
             // The task was queued by the main script, before the tick queued its microtask.
             "microtask task @",
-            "microtask microtask",
+            "microtask microtask @",
             "timers timeout",
             "check immediate",
         ]

@@ -41,6 +41,9 @@ usage: blocking_server [options]
                           skips loops stuck in one callback over 2 ms), round-robin (one
                           acceptor, Node.js's cluster rule) or reuseport (one SO_REUSEPORT
                           listener per loop, the kernel picks); default load-aware
+  --chunk-share PERCENT   chunked mode: hold about PERCENT % of the loop (1..=99): a chunk grows
+                          with the time the loop spent elsewhere since the last one (default:
+                          fixed 500 us chunks)
   --max-requests N        stop after N responses, answering those then in flight (default: serve
                           until SIGINT or SIGTERM)
   --max-nth N             the largest /primes?nth served (1..=5000000, default 5000000)
@@ -113,6 +116,9 @@ fn parse_args() -> Result<Option<Args>, String> {
                 policy = Some(Policy::parse(&v).ok_or(format!(
                     "--dispatch: expected load-aware, round-robin or reuseport, got `{v}`"
                 ))?);
+            }
+            "--chunk-share" => {
+                config.chunk_share = Some(cli::whole(&a, it.next(), 1, 99)? as u8);
             }
             "--max-requests" => {
                 config.max_requests = Some(cli::whole(&a, it.next(), 1, u64::MAX)?);

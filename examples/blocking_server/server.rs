@@ -133,6 +133,9 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How long writing one response may take.
     pub write_timeout: Duration,
+    /// Chunked mode: hold this percentage of the loop (`Strategy::Share`, chunks of at least
+    /// [`CHUNK_TARGET`]) instead of fixed chunks of about [`CHUNK_TARGET`].
+    pub chunk_share: Option<u8>,
 }
 
 impl Config {
@@ -147,6 +150,7 @@ impl Config {
             idle_timeout: IDLE,
             request_timeout: REQUEST_TIMEOUT,
             write_timeout: WRITE_TIMEOUT,
+            chunk_share: None,
         }
     }
 }
@@ -683,8 +687,14 @@ async fn primes(
         Mode::Chunked => {
             let search = async move {
                 let _permit = permit;
-                let mut chunker = Chunker::new(Strategy::Adaptive {
-                    target: CHUNK_TARGET,
+                let mut chunker = Chunker::new(match shared.config.chunk_share {
+                    Some(percent) => Strategy::Share {
+                        percent,
+                        slice: CHUNK_TARGET,
+                    },
+                    None => Strategy::Adaptive {
+                        target: CHUNK_TARGET,
+                    },
                 });
                 Ok(find_nth_prime_chunked(nth, &mut chunker).await)
             };

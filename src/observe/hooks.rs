@@ -109,7 +109,8 @@ pub struct Span {
     pub kind: Kind,
     /// The task id (for `Task`), the timer id (for `Timeout`/`Interval`), else 0.
     pub id: u64,
-    /// Where the task was spawned (for `Task`).
+    /// Where the task was spawned (for `Task`), or where the callback was queued (for
+    /// `NextTick` and `Microtask`).
     pub location: Option<&'static Location<'static>>,
 }
 
@@ -120,7 +121,12 @@ impl fmt::Display for Span {
             write!(f, " #{}", self.id)?;
         }
         if let Some(l) = self.location {
-            write!(f, " spawned at {}:{}:{}", l.file(), l.line(), l.column())?;
+            let how = if self.kind == Kind::Task {
+                "spawned"
+            } else {
+                "queued"
+            };
+            write!(f, " {how} at {}:{}:{}", l.file(), l.line(), l.column())?;
         }
         Ok(())
     }
@@ -136,4 +142,10 @@ pub trait LoopObserver {
     fn exit(&self);
     /// An interval fired (an instant event; its callback or task follows as a span).
     fn interval_tick(&self, _timer_id: u64) {}
+    /// A nextTick/microtask drain begins: the spans until [`drain_end`](Self::drain_end) are
+    /// its jobs (phase [`Phase::Microtask`]). Drains do not nest.
+    fn drain_begin(&self) {}
+    /// The drain begun last has ended (its queues are empty, its job limit was reached, or a
+    /// job unwound).
+    fn drain_end(&self) {}
 }

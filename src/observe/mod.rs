@@ -6,7 +6,7 @@
 //! | tool | what it answers | how |
 //! |---|---|---|
 //! | [`LoopDelayMonitor`] ([`monitor_loop_delay`]) | how late does the loop run timers? | an unreferenced interval records its lateness in an HDR histogram (Node.js's `perf_hooks.monitorEventLoopDelay`) |
-//! | [`StallDetector`] | which callback is blocking the loop *now*? | an observer publishes the running span to a watchdog thread |
+//! | [`StallDetector`] | which callback (or drain of many short jobs) is blocking the loop *now*? | an observer publishes the running span and drain to a watchdog thread |
 //! | [`TraceRecorder`] | what did the loop run, when, for how long? | an observer records every span; exports Chrome Trace Event JSON ([`chrome_trace_json`]) and an SVG timeline ([`render_timeline_svg`]) |
 //! | [`TickProbe`] | how many interval ticks ran between a job's chunks, and the longest gap? | an interval beside the job, told of its chunk boundaries by its [`Chunker`](crate::chunk::Chunker); an SVG profile ([`render_profile_svg`]) |
 //! | [`LoopObserver`] | your own tool | told when each callback or task poll starts and ends, with its [`Phase`] and [`Kind`] |
@@ -58,6 +58,6 @@ pub use file::{TraceFormat, write_trace_file};
 pub use hooks::{Kind, LoopObserver, Phase, Span};
 pub use probe::{ProbeConfig, ProbeReport, TickProbe};
 pub use profile::render_profile_svg;
-pub use stall::{StallDetector, StallDetectorBuilder, StallReport};
+pub use stall::{DrainStall, Requeuer, StallDetector, StallDetectorBuilder, StallReport};
 pub use timeline::render_timeline_svg;
 pub use trace::{DEFAULT_LIMIT, IntervalTick, Trace, TraceRecorder, TraceSpan, chrome_trace_json};

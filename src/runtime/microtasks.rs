@@ -9,14 +9,15 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
+use std::panic::Location;
 use std::task::Waker;
 
 use crate::task::waker::TaskRef;
 
 /// One unit of work in a queue.
 pub(crate) enum Job {
-    /// A plain callback.
-    Callback(Box<dyn FnOnce()>),
+    /// A plain callback, with where it was queued (for observers).
+    Callback(Box<dyn Callback>),
     /// Poll a task (skipped if the task is gone).
     Task(TaskRef),
     /// Wake a waker (used when a future that is not the task's own asks to be resumed later).
@@ -30,6 +31,41 @@ impl fmt::Debug for Job {
             Job::Task(t) => write!(f, "Task({})", t.id),
             Job::Wake(_) => f.write_str("Wake"),
         }
+    }
+}
+
+/// A queued `next_tick`/`queue_microtask` callback: the closure and where it was queued, in one
+/// allocation (a `Job` stays as small as a task reference).
+pub(crate) trait Callback {
+    /// Where `next_tick` or `queue_microtask` was called.
+    fn location(&self) -> &'static Location<'static>;
+    /// Runs the callback.
+    fn run(self: Box<Self>);
+}
+
+/// The one [`Callback`]: a closure and its queueing site.
+struct Located<F> {
+    location: &'static Location<'static>,
+    f: F,
+}
+
+impl<F: FnOnce()> Callback for Located<F> {
+    fn location(&self) -> &'static Location<'static> {
+        self.location
+    }
+
+    fn run(self: Box<Self>) {
+        (self.f)()
+    }
+}
+
+impl Job {
+    /// A callback job queued at `location` (the caller of `next_tick` or `queue_microtask`).
+    pub(crate) fn callback(
+        location: &'static Location<'static>,
+        f: impl FnOnce() + 'static,
+    ) -> Job {
+        Job::Callback(Box::new(Located { location, f }))
     }
 }
 

@@ -113,11 +113,14 @@ pub(crate) struct LoopState {
     pub(crate) immediates: Immediates,
     /// nextTick and microtask queues.
     pub(crate) queues: MicroQueues,
+    /// Jobs one drain may run ([`Builder::max_jobs_per_drain`]); `usize::MAX`: unbounded.
+    drain_limit: usize,
     /// Spawned tasks that have not finished.
     tasks: RefCell<Slab<TaskSlot>>,
     /// Last task id handed out.
     next_task_id: Cell<u64>,
-    /// The task being polled right now (for `yield_now`'s fast path).
+    /// The task being polled right now (for `yield_now`'s fast path, and to tell a self-wake:
+    /// see `schedule_woken`).
     polling: RefCell<Option<Rc<dyn ErasedTask>>>,
     /// The `block_on` future while `block_on` runs and the future is not being polled.
     main: RefCell<Option<MainFuture>>,
@@ -176,6 +179,7 @@ impl LoopState {
             timers: Timers::default(),
             immediates: Immediates::default(),
             queues: MicroQueues::default(),
+            drain_limit: builder.max_jobs_per_drain.map_or(usize::MAX, |n| n.get()),
             tasks: RefCell::new(Slab::new()),
             next_task_id: Cell::new(0),
             polling: RefCell::new(None),
@@ -213,6 +217,13 @@ impl LoopState {
         now
     }
 
+    /// The number of the loop iteration running (0 before the first poll phase).
+    #[inline]
+    #[cfg_attr(any(miri, not(unix)), allow(dead_code))] // used by `net`, compiled out there
+    pub(crate) fn iteration(&self) -> u64 {
+        self.stats.get().iterations
+    }
+
     fn bump(&self, f: impl FnOnce(&mut LoopStats)) {
         let mut s = self.stats.get();
         f(&mut s);
@@ -230,6 +241,7 @@ impl LoopState {
             || self.keep_alive.get() != 0
             || self.remote.has_pending()
             || self.remote.external_refs.load(Ordering::Acquire) != 0
+            || self.has_leftovers()
     }
 
     /// Adds (`+1`) or removes (`-1`) a referenced handle that is not a timer, immediate or task:

@@ -14,7 +14,28 @@ impl Drop for SpanExit {
     }
 }
 
+/// Tells the observers that a drain ended when dropped (also on unwind).
+pub(super) struct DrainExit(Rc<[Rc<dyn LoopObserver>]>);
+
+impl Drop for DrainExit {
+    fn drop(&mut self) {
+        for o in self.0.iter().rev() {
+            o.drain_end();
+        }
+    }
+}
+
 impl LoopState {
+    /// Tells the observers that a nextTick/microtask drain begins; the guard tells them it ended.
+    #[cold]
+    pub(super) fn drain_begin(&self) -> DrainExit {
+        let observers = self.observers.borrow().clone();
+        for o in observers.iter() {
+            o.drain_begin();
+        }
+        DrainExit(observers)
+    }
+
     /// Runs `f` as one span for the installed observers (just `f` when there are none).
     #[inline]
     pub(crate) fn traced<R>(

@@ -19,19 +19,23 @@ impl LoopState {
     }
 
     /// One iteration: poll, check, then the next iteration's timers (see the module docs for
-    /// why the timers phase sits at the end).
+    /// why the timers phase sits at the end). With a bounded drain, each phase ends with one
+    /// more (bounded) drain of the jobs its drains left.
     #[inline]
     fn run_once(&self, stop: &impl Fn() -> bool) {
         self.bump(|s| s.iterations += 1);
         self.poll_phase();
+        self.drain_leftovers();
         if stop() {
             return;
         }
         self.run_check();
+        self.drain_leftovers();
         if stop() {
             return;
         }
         self.run_timers();
+        self.drain_leftovers();
     }
 
     /// Timers phase: libuv's `uv__run_timers` with Node.js's one timer handle. `RunTimers`
@@ -125,7 +129,11 @@ impl LoopState {
 
     /// How long the poll phase may sleep (`None`: until woken).
     fn poll_timeout(&self) -> Option<Duration> {
-        if self.immediates.has_urgent() || self.remote.has_pending() || !self.alive() {
+        if self.immediates.has_urgent()
+            || self.remote.has_pending()
+            || self.has_leftovers()
+            || !self.alive()
+        {
             return Some(Duration::ZERO);
         }
         let expiry = self.timers.next_expiry()?;
@@ -145,19 +153,37 @@ impl LoopState {
         self.run_remote_jobs();
     }
 
-    /// Drains the nextTick queue, then the microtask queue, until both are empty.
+    /// Drains the nextTick queue, then the microtask queue, until both are empty, or until the
+    /// drain has run `drain_limit` jobs ([`Builder::max_jobs_per_drain`]; unbounded by default,
+    /// as in Node.js): the jobs left then run at the end of the phase (`drain_leftovers`), and
+    /// the poll phase does not sleep while any is left.
     #[inline]
     pub(crate) fn drain_queues(&self) {
-        if self.queues.is_empty() {
-            return;
+        if !self.queues.is_empty() {
+            self.drain_nonempty();
         }
+    }
+
+    /// The drain itself, out of line: callers inline only the emptiness test.
+    #[inline(never)]
+    fn drain_nonempty(&self) {
         let phase = self.phase.replace(Phase::Microtask);
-        loop {
+        let _end = self.observed.get().then(|| self.drain_begin());
+        let mut left = self.drain_limit;
+        'drain: loop {
             while let Some(job) = self.queues.pop_tick() {
                 self.run_job(job, Kind::NextTick);
+                left -= 1;
+                if left == 0 {
+                    break 'drain;
+                }
             }
             while let Some(job) = self.queues.pop_micro() {
                 self.run_job(job, Kind::Microtask);
+                left -= 1;
+                if left == 0 {
+                    break 'drain;
+                }
             }
             if self.queues.ticks.borrow().is_empty() {
                 break;
@@ -166,11 +192,36 @@ impl LoopState {
         self.phase.set(phase);
     }
 
+    /// Whether a bounded drain left jobs queued (never, with the default unbounded drain).
+    #[inline]
+    pub(crate) fn has_leftovers(&self) -> bool {
+        self.drain_limit != usize::MAX && !self.queues.is_empty()
+    }
+
+    /// Runs (one bounded drain of) the jobs a bounded drain left, at the end of a phase.
+    #[inline]
+    fn drain_leftovers(&self) {
+        if self.drain_limit != usize::MAX {
+            self.drain_leftovers_bounded();
+        }
+    }
+
+    /// Out of line, so the unbounded loop's code (and what the compiler inlines into it) stays
+    /// as it was without the option.
+    #[cold]
+    #[inline(never)]
+    fn drain_leftovers_bounded(&self) {
+        self.drain_queues();
+    }
+
     /// Runs one queued job; `kind` says what a plain callback is (for observers).
     #[inline]
     pub(crate) fn run_job(&self, job: Job, kind: Kind) {
         match job {
-            Job::Callback(f) => self.traced(kind, 0, None, f),
+            Job::Callback(f) => {
+                let location = f.location();
+                self.traced(kind, 0, Some(location), || f.run())
+            }
             Job::Task(t) => self.poll_task(t),
             Job::Wake(w) => self.traced(Kind::Wake, 0, None, || w.wake()),
         }

@@ -294,7 +294,11 @@ impl LoopState {
         );
         impl Drop for Requeue<'_> {
             fn drop(&mut self) {
-                let rest: Vec<Job> = self.1.by_ref().map(|j| Job::Callback(j)).collect();
+                let rest: Vec<Job> = self
+                    .1
+                    .by_ref()
+                    .map(|j| Job::callback(std::panic::Location::caller(), j))
+                    .collect();
                 self.0.queues.micro.borrow_mut().extend(rest);
             }
         }

@@ -10,6 +10,31 @@ impl LoopState {
         self.queues.micro.borrow_mut().push_back(Job::Task(task));
     }
 
+    /// Queues a task woken on the loop's thread while the loop runs. A wake from another task or
+    /// callback is a promise continuation: a microtask. A **self-wake** (the task is woken while
+    /// it is being polled: `wake_by_ref(); return Pending`, futures-lite's `yield_now`, a
+    /// `FuturesUnordered` yielding) resumes it in the check phase, as [`yield_now`](crate::yield_now)
+    /// does, so a task that keeps waking itself cannot keep the drain (and so the loop) from
+    /// ending: timers, I/O and other threads' wakes run between its polls. (tokio defers the
+    /// same wake until its driver has run: `context::defer` in `task::yield_now`.)
+    #[inline]
+    pub(crate) fn schedule_woken(&self, task: TaskRef) {
+        let self_wake = if task.key == MAIN_KEY {
+            self.polling_main.get() && task == self.main_task.get()
+        } else {
+            // Read at the wake, not kept per poll: the yield and spawn paths pay nothing for it.
+            self.polling
+                .borrow()
+                .as_ref()
+                .is_some_and(|t| t.header().task == task)
+        };
+        if self_wake {
+            self.immediates.push_job(Job::Task(task));
+        } else {
+            self.schedule_microtask_task(task);
+        }
+    }
+
     /// Spawns a task; its first poll is queued as a microtask.
     pub(crate) fn spawn<F>(
         &self,

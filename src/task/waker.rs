@@ -52,7 +52,7 @@ impl WakeTarget {
         }
         let queued = context::try_with_current(|inner| {
             inner.id == self.loop_id && {
-                inner.schedule_microtask_task(self.task);
+                inner.schedule_woken(self.task);
                 true
             }
         });

@@ -120,6 +120,6 @@ impl TcpListener {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<(std::net::TcpStream, SocketAddr)>> {
         self.registration
-            .poll_io(Direction::Read, cx, || self.socket.accept())
+            .poll_io_unbudgeted(Direction::Read, cx, || self.socket.accept())
     }
 }

@@ -15,6 +15,15 @@
 //! same word), queues an end report with the exact duration and unparks the watchdog. Both
 //! reports go through the hook on the watchdog thread, the end one after the first.
 //!
+//! A **drain** (the nextTick and microtask jobs run after one callback) can hold the loop as
+//! long as a slow callback while each of its jobs is short: two tasks waking each other, a
+//! microtask queueing itself. The observer also publishes the running drain (told by
+//! [`LoopObserver::drain_begin`]): its start, its job count, and the two jobs that ran most in
+//! it (counted with the Misra-Gries summary in `seqlock.rs`). When a drain has run longer than
+//! the threshold and the span running in it has not, the watchdog reports the drain
+//! ([`StallReport::drain`]), once, by a compare-and-swap on the drain's own word (which succeeds
+//! only while that drain still runs); the loop thread sends its end report when it ends.
+//!
 //! Ground rules:
 //! - the loop thread never blocks on the watchdog (the end-report queue's lock is only taken
 //!   after a reported stall, and the watchdog holds it for a `mem::take`);
@@ -36,7 +45,7 @@ use std::time::Duration;
 
 use crate::EventLoop;
 use crate::observe::{LoopObserver, Span};
-use seqlock::{Open, REPORTED, Shared};
+use seqlock::{Open, OpenDrain, REPORTED, Shared};
 
 /// The default threshold.
 const DEFAULT_THRESHOLD: Duration = Duration::from_millis(100);
@@ -52,11 +61,60 @@ pub struct StallReport {
     pub elapsed: Duration,
     /// `true` while the span still runs, `false` in the report sent after it ended.
     pub ongoing: bool,
+    /// `Some` when what holds the loop is a nextTick/microtask drain of many jobs rather than
+    /// one callback: then `span` is the job that ran most in it, and `sequence` numbers the
+    /// drain.
+    pub drain: Option<DrainStall>,
+}
+
+/// A drain that held the loop: how many jobs it ran and which ones kept coming back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DrainStall {
+    /// Jobs (callbacks and task polls) the drain ran (so far, or in all once it ended).
+    pub jobs: u64,
+    /// The (at most) two jobs that ran most, busiest first: what kept re-queueing. Their counts
+    /// are exact when the drain ran at most two distinct jobs, and otherwise lower bounds, short
+    /// by at most a third of `jobs` (a Misra-Gries summary).
+    pub requeuers: [Option<Requeuer>; 2],
+}
+
+/// A job that ran many times in one drain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Requeuer {
+    /// The job: a task (its id and spawn location) or a callback (where it was queued).
+    pub span: Span,
+    /// How many times it ran in the drain.
+    pub jobs: u64,
+}
+
+impl fmt::Display for DrainStall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} jobs", self.jobs)?;
+        for (i, r) in self.requeuers.iter().flatten().enumerate() {
+            let sep = if i == 0 { ", mostly" } else { " and" };
+            write!(f, "{sep} {} ({} runs)", r.span, r.jobs)?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for StallReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.elapsed.as_secs_f64() * 1e3;
+        if let Some(d) = &self.drain {
+            return if self.ongoing {
+                write!(
+                    f,
+                    "executor: loop held for {ms:.1} ms so far (still running) by one \
+                     nextTick/microtask drain: {d}"
+                )
+            } else {
+                write!(
+                    f,
+                    "executor: nextTick/microtask drain ended after {ms:.1} ms: {d}"
+                )
+            };
+        }
         if self.ongoing {
             write!(
                 f,
@@ -161,6 +219,7 @@ impl StallDetectorBuilder {
             watchdog: thread.thread().clone(),
             next: Cell::new(0),
             stack: RefCell::new(Vec::new()),
+            drain: RefCell::new(None),
         });
         let observer: Rc<dyn LoopObserver> = publisher;
         ev.add_observer(observer.clone());
@@ -276,24 +335,54 @@ fn watch(shared: &Shared, hook: &(dyn Fn(&StallReport) + Send + Sync), every: Du
         let Some(snap) = shared.snapshot() else {
             continue;
         };
-        if snap.number == 0 || snap.word & REPORTED != 0 {
+        let now = shared.now_ns();
+        let running = snap.number != 0;
+        let elapsed = Duration::from_nanos(now.saturating_sub(snap.start_ns));
+        if running && snap.word & REPORTED == 0 && elapsed >= shared.threshold {
+            // Succeeds only if the loop has not written since the snapshot: the span still runs.
+            if shared.mark_reported(snap.word) {
+                hook(&StallReport {
+                    span: snap.span,
+                    sequence: snap.number,
+                    elapsed,
+                    ongoing: true,
+                    drain: None,
+                });
+            }
             continue;
         }
-        let elapsed = Duration::from_nanos(shared.now_ns().saturating_sub(snap.start_ns));
-        if elapsed < shared.threshold {
+        let Some(drain) = snap.drain else {
+            continue;
+        };
+        let drain_elapsed = Duration::from_nanos(now.saturating_sub(drain.start_ns));
+        if drain_elapsed < shared.threshold || (running && elapsed >= shared.threshold) {
             continue;
         }
-        // Succeeds only if the loop has not written since the snapshot: the span still runs.
-        if shared.mark_reported(snap.word) {
+        // Succeeds only while that drain still runs, and once.
+        if shared.mark_drain_reported(drain.number) {
             hook(&StallReport {
-                span: snap.span,
-                sequence: snap.number,
-                elapsed,
+                span: drain_span(&drain.stall),
+                sequence: drain.number,
+                elapsed: drain_elapsed,
                 ongoing: true,
+                drain: Some(drain.stall),
             });
         }
     }
     deliver_ended();
+}
+
+/// The span a drain report names: the busiest job, or a bare microtask if none ran yet.
+fn drain_span(d: &DrainStall) -> Span {
+    d.requeuers[0].map_or(
+        Span {
+            phase: crate::observe::Phase::Microtask,
+            kind: crate::observe::Kind::Microtask,
+            id: 0,
+            location: None,
+        },
+        |r| r.span,
+    )
 }
 
 /// The observer half, on the loop thread.
@@ -305,6 +394,8 @@ struct Publisher {
     next: Cell<u64>,
     /// Spans entered and not exited, innermost last (at most one deep in practice).
     stack: RefCell<Vec<Open>>,
+    /// The drain running, if one is.
+    drain: RefCell<Option<OpenDrain>>,
 }
 
 impl LoopObserver for Publisher {
@@ -317,12 +408,18 @@ impl LoopObserver for Publisher {
             span: *span,
             reported: false,
         };
-        let old = self.shared.begin_write();
+        let mut drain = self.drain.borrow_mut();
         let mut stack = self.stack.borrow_mut();
+        if stack.is_empty() {
+            if let Some(d) = drain.as_mut() {
+                d.count(span);
+            }
+        }
+        let old = self.shared.begin_write();
         if let Some(outer) = stack.last_mut() {
             outer.reported |= old & REPORTED != 0;
         }
-        self.shared.publish(old, Some(&open));
+        self.shared.publish(old, Some(&open), drain.as_ref());
         stack.push(open);
     }
 
@@ -332,7 +429,8 @@ impl LoopObserver for Publisher {
             return;
         };
         let old = self.shared.begin_write();
-        self.shared.publish(old, stack.last());
+        self.shared
+            .publish(old, stack.last(), self.drain.borrow().as_ref());
         drop(stack);
         if open.reported || old & REPORTED != 0 {
             let elapsed = Duration::from_nanos(self.shared.now_ns().saturating_sub(open.start_ns));
@@ -345,6 +443,49 @@ impl LoopObserver for Publisher {
                     sequence: open.number,
                     elapsed,
                     ongoing: false,
+                    drain: None,
+                });
+            self.watchdog.unpark();
+        }
+    }
+
+    fn drain_begin(&self) {
+        let number = self.next.get() + 1;
+        self.next.set(number);
+        let open = OpenDrain {
+            number,
+            start_ns: self.shared.now_ns(),
+            jobs: 0,
+            requeuers: [None, None],
+        };
+        let stack = self.stack.borrow();
+        let old = self.shared.begin_write();
+        self.shared.publish(old, stack.last(), Some(&open));
+        self.shared.drain_word.store(number << 1, Ordering::Release);
+        *self.drain.borrow_mut() = Some(open);
+    }
+
+    fn drain_end(&self) {
+        let Some(open) = self.drain.borrow_mut().take() else {
+            return;
+        };
+        let stack = self.stack.borrow();
+        let old = self.shared.begin_write();
+        self.shared.publish(old, stack.last(), None);
+        drop(stack);
+        if self.shared.drain_word.swap(0, Ordering::AcqRel) & 1 != 0 {
+            let elapsed = Duration::from_nanos(self.shared.now_ns().saturating_sub(open.start_ns));
+            let stall = open.stall();
+            self.shared
+                .ended
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(StallReport {
+                    span: drain_span(&stall),
+                    sequence: open.number,
+                    elapsed,
+                    ongoing: false,
+                    drain: Some(stall),
                 });
             self.watchdog.unpark();
         }
@@ -363,6 +504,7 @@ mod tests {
             watchdog: thread::current(),
             next: Cell::new(0),
             stack: RefCell::new(Vec::new()),
+            drain: RefCell::new(None),
         }
     }
 

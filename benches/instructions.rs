@@ -1,0 +1,63 @@
+//! Load-independent costs: run one workload `N` times, for `valgrind --tool=callgrind` to count
+//! the instructions. Two counts with different `N` give the cost of one operation (their
+//! difference over the difference in `N`), free of start-up costs and of the machine's load.
+//!
+//! Workloads (the same as `core`'s executor rows): `yield` (one task awaits `yield_now` N
+//! times), `spawn` (N tiny tasks spawned, run and awaited), `self_wake` (one task wakes itself and
+//! returns `Pending` N times: the Rust yield idiom, which resumes in the check phase).
+//!
+//! Run: `cargo bench --bench instructions --no-run`, then
+//! `valgrind --tool=callgrind --callgrind-out-file=/dev/null <binary> yield 100000` (and 200000).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Wakes itself once and returns `Pending`.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let what = args.next().unwrap_or_else(|| "yield".into());
+    let n: u32 = args.next().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    // `cargo bench` runs every bench binary with `--bench`: do nothing then.
+    if what.starts_with("--") {
+        return;
+    }
+    let ev = executor::EventLoop::new();
+    match what.as_str() {
+        "yield" => ev
+            .block_on(ev.spawn(async move {
+                for _ in 0..n {
+                    executor::yield_now().await;
+                }
+            }))
+            .unwrap(),
+        "self_wake" => ev
+            .block_on(ev.spawn(async move {
+                for _ in 0..n {
+                    YieldOnce(false).await;
+                }
+            }))
+            .unwrap(),
+        "spawn" => ev.block_on(async move {
+            let handles: Vec<_> = (0..n).map(|i| executor::spawn(async move { i })).collect();
+            for h in handles {
+                std::hint::black_box(h.await.unwrap());
+            }
+        }),
+        other => panic!("unknown workload `{other}` (yield, self_wake, spawn)"),
+    }
+}
