@@ -1,5 +1,8 @@
 //! Cooperative chunking: how a CPU-bound loop decides when to hand control back to the event loop.
 //!
+//! (Over 400 lines: the strategies share one countdown and one decision point, `decide`, on
+//! the per-unit hot path, so they stay together; the share and retune formulas are small.)
+//!
 //! A [`Chunker`] is called once per unit of work (`chunker.tick().await`). It counts the units
 //! and, when its [`Strategy`] says the current chunk is long enough, yields to the loop with
 //! [`yield_now`], resuming in the check phase as `setImmediate` would. Between

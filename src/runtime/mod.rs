@@ -27,6 +27,7 @@
 //!   (Node.js reads the clock in `setTimeout` too). The timers phase runs another pass
 //!   while the timer handle is due at this cached time (libuv's `uv__run_timers`).
 
+mod builder;
 pub(crate) mod context;
 mod handle;
 pub(crate) mod immediates;
@@ -37,7 +38,8 @@ mod shutdown;
 mod spawner;
 mod tasks;
 
-pub use handle::{Builder, EventLoop, block_on, loop_stats, loop_time, run, spawn, spawner};
+pub use builder::Builder;
+pub use handle::{EventLoop, block_on, loop_stats, loop_time, run, spawn, spawner};
 pub use spawner::{LoopGone, RemoteJoinHandle, Spawner};
 
 use std::cell::{Cell, RefCell};

@@ -1,6 +1,9 @@
 //! A cluster of loops: N full [`EventLoop`](crate::EventLoop)s on N threads, with spawned work placed round-robin
 //! or on the least-loaded loop (Node.js's `cluster` module, in one process).
 //!
+//! (Over 400 lines: most of it is the public API and its docs; the loop threads themselves are
+//! `loop_thread.rs`.)
+//!
 //! More loops do not make a blocking job stop blocking its loop; they make more loops available
 //! while some are blocked. CPU-bound jobs scale with the cores, not with the loops: on a 2-core
 //! machine expect about 2x at best, however many loops you start.
