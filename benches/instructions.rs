@@ -9,24 +9,9 @@
 //! Run: `cargo bench --bench instructions --no-run`, then
 //! `valgrind --tool=callgrind --callgrind-out-file=/dev/null <binary> yield 100000` (and 200000).
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-/// Wakes itself once and returns `Pending`.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
+#[path = "support/yield_once.rs"]
+mod yield_once;
+use yield_once::YieldOnce;
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -15,30 +15,12 @@ THREADS=${THREADS:-2}
 NTH=${NTH:-300000}
 MODES=${MODES:-"sync chunked offload"}
 
-for tool in wrk curl; do
-    if ! command -v "$tool" > /dev/null; then
-        echo "benches/wrk.sh: $tool is not installed (Debian: apt-get install -y $tool)" >&2
-        exit 1
-    fi
-done
-
-cargo build --release --quiet --example blocking_server
-BIN=target/release/examples/blocking_server
-
-WORK=$(mktemp -d)
-SERVER_PID=""
-PRIMES_PID=""
-cleanup() {
-    # Only the processes this script started, by their ids.
-    [[ -n "$PRIMES_PID" ]] && kill "$PRIMES_PID" 2> /dev/null || true
-    [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2> /dev/null || true
-    wait 2> /dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+SCRIPT=benches/wrk.sh
+# shellcheck source=benches/wrk_common.sh
+source benches/wrk_common.sh
 
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency /home, one client looping on /primes?nth=$NTH"
-echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+machine
 
 for mode in $MODES; do
     echo

@@ -18,27 +18,9 @@ NTH=${NTH:-300000}
 SHARE=${SHARE:-50}
 CONNECTIONS=${CONNECTIONS:-"1 50 500"}
 
-for tool in wrk curl; do
-    if ! command -v "$tool" > /dev/null; then
-        echo "benches/wrk_share.sh: $tool is not installed (Debian: apt-get install -y $tool)" >&2
-        exit 1
-    fi
-done
-
-cargo build --release --quiet --example blocking_server
-BIN=target/release/examples/blocking_server
-
-WORK=$(mktemp -d)
-SERVER_PID=""
-PRIMES_PID=""
-cleanup() {
-    # Only the processes this script started, by their ids.
-    [[ -n "$PRIMES_PID" ]] && kill "$PRIMES_PID" 2> /dev/null || true
-    [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2> /dev/null || true
-    wait 2> /dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+SCRIPT=benches/wrk_share.sh
+# shellcheck source=benches/wrk_common.sh
+source benches/wrk_common.sh
 
 # The median of the numbers in file $1 (one per line), or "-" if there are none.
 median() {
@@ -46,7 +28,7 @@ median() {
 }
 
 echo "wrk -t$THREADS -d$DURATION --latency /home, one client looping on /primes?nth=$NTH"
-echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+machine
 printf '%-12s %-22s %12s %12s %14s %10s\n' connections chunks "/home req/s" "/home p99" "/primes median" "/primes n"
 
 for round in $(seq "${ROUNDS:-1}"); do
