@@ -36,6 +36,18 @@ fn quick_fuzz_matches_node() {
     );
 }
 
+#[test]
+fn stretching_scales_delays_and_spins_only() {
+    let src =
+        "timeout t2 40 { refresh t5 busy 35 } interval v3 10 2 { } micro m1 { busy 20 } unref t2";
+    assert_eq!(
+        fuzz::oracle::stretch(src, 3),
+        "timeout t2 120 { refresh t5 busy 105 } interval v3 30 2 { } micro m1 { busy 60 } unref t2"
+    );
+    // The stretched program is still a valid scenario.
+    executor::demo::scenario::parse(&fuzz::oracle::stretch(src, 3)).unwrap();
+}
+
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().map(|v| {
         v.parse()

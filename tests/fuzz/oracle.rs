@@ -129,8 +129,51 @@ pub fn judge(src: &str, first_node: Option<Vec<String>>, first_ours: Vec<String>
             return Verdict::Unstable;
         }
     }
+    // An ordering rule does not depend on the time scale; a near-tie the generator let through
+    // (a timer whose start a spin pushed back, due a few ms from another) flips with the load.
+    // Stretch every delay and spin by `STRETCH`: if both sides then agree, the difference was
+    // timing.
+    let stretched = stretch(src, STRETCH);
+    if let Some(n) = node(&stretched) {
+        if ours(&stretched) == n {
+            return Verdict::Unstable;
+        }
+    }
     Verdict::Differs {
         node: node_out,
         ours: first_ours,
     }
+}
+
+/// How much `judge` stretches a program's times to tell a near-tie from an ordering difference.
+const STRETCH: u64 = 3;
+
+/// `src` with every `timeout`/`interval` delay and every `busy` spin multiplied by `k` (labels,
+/// counts and structure unchanged).
+pub fn stretch(src: &str, k: u64) -> String {
+    let words: Vec<&str> = src.split_whitespace().collect();
+    let mut out = Vec::with_capacity(words.len());
+    let mut i = 0;
+    while i < words.len() {
+        let w = words[i];
+        out.push(w.to_string());
+        // `timeout L MS`, `interval L MS N`: the number two words on; `busy MS`: the next one.
+        let at = match w {
+            "timeout" | "interval" => Some(i + 2),
+            "busy" => Some(i + 1),
+            _ => None,
+        };
+        if let Some(at) = at {
+            while i + 1 < at && i + 1 < words.len() {
+                i += 1;
+                out.push(words[i].to_string());
+            }
+            if let Some(ms) = words.get(at).and_then(|v| v.parse::<u64>().ok()) {
+                out.push((ms * k).to_string());
+                i = at;
+            }
+        }
+        i += 1;
+    }
+    out.join(" ")
 }
