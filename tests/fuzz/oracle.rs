@@ -146,7 +146,7 @@ pub fn judge(src: &str, first_node: Option<Vec<String>>, first_ours: Vec<String>
 }
 
 /// How much `judge` stretches a program's times to tell a near-tie from an ordering difference.
-const STRETCH: u64 = 3;
+const STRETCH: u64 = 5;
 
 /// `src` with every `timeout`/`interval` delay and every `busy` spin multiplied by `k` (labels,
 /// counts and structure unchanged).
