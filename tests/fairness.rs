@@ -40,6 +40,16 @@ async fn yield_once() {
     .await
 }
 
+/// tokio's "spin hard" task: yields with the Rust idiom (wake itself, return `Pending`) for ever.
+fn spin_hard() {
+    spawn(async {
+        loop {
+            yield_once().await;
+        }
+    })
+    .detach();
+}
+
 // ----- program 1: the self-waking yield idiom ---------------------------------------------
 
 #[test]
@@ -124,13 +134,7 @@ fn complete_block_on_under_load() {
     within(LIMIT, || {
         EventLoop::new().block_on(async {
             let (tx, rx) = futures::channel::oneshot::channel();
-            // Spin hard.
-            spawn(async {
-                loop {
-                    yield_once().await;
-                }
-            })
-            .detach();
+            spin_hard();
             thread::spawn(move || {
                 thread::sleep(Duration::from_millis(50));
                 tx.send(()).unwrap();
@@ -147,13 +151,7 @@ fn complete_task_under_load() {
         EventLoop::new().block_on(async {
             let (tx1, rx1) = futures::channel::oneshot::channel();
             let (tx2, rx2) = futures::channel::oneshot::channel();
-            // Spin hard.
-            spawn(async {
-                loop {
-                    yield_once().await;
-                }
-            })
-            .detach();
+            spin_hard();
             thread::spawn(move || {
                 thread::sleep(Duration::from_millis(50));
                 tx1.send(()).unwrap();
