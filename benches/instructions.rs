@@ -4,7 +4,9 @@
 //!
 //! Workloads (the same as `core`'s executor rows): `yield` (one task awaits `yield_now` N
 //! times), `spawn` (N tiny tasks spawned, run and awaited), `self_wake` (one task wakes itself and
-//! returns `Pending` N times: the Rust yield idiom, which resumes in the check phase).
+//! returns `Pending` N times: the Rust yield idiom, which resumes in the check phase). The peers
+//! the core goals name, counted the same way: `localpool_yield` (futures' `LocalPool`, one task
+//! re-queued N times) and `async_executor_spawn` (async-executor's `LocalExecutor`, N tiny tasks).
 //!
 //! Run: `cargo bench --bench instructions --no-run`, then
 //! `valgrind --tool=callgrind --callgrind-out-file=/dev/null <binary> yield 100000` (and 200000).
@@ -20,6 +22,25 @@ fn main() {
     // `cargo bench` runs every bench binary with `--bench`: do nothing then.
     if what.starts_with("--") {
         return;
+    }
+    match what.as_str() {
+        "localpool_yield" => {
+            return futures::executor::LocalPool::new().run_until(async move {
+                for _ in 0..n {
+                    YieldOnce(false).await;
+                }
+            });
+        }
+        "async_executor_spawn" => {
+            let ex = async_executor::LocalExecutor::new();
+            return futures::executor::block_on(ex.run(async {
+                let handles: Vec<_> = (0..n).map(|i| ex.spawn(async move { i })).collect();
+                for h in handles {
+                    std::hint::black_box(h.await);
+                }
+            }));
+        }
+        _ => {}
     }
     let ev = executor::EventLoop::new();
     match what.as_str() {
@@ -43,6 +64,8 @@ fn main() {
                 std::hint::black_box(h.await.unwrap());
             }
         }),
-        other => panic!("unknown workload `{other}` (yield, self_wake, spawn)"),
+        other => panic!(
+            "unknown workload `{other}` (yield, self_wake, spawn, localpool_yield, async_executor_spawn)"
+        ),
     }
 }

@@ -137,7 +137,7 @@ impl EventLoop {
             fn drop(&mut self) {
                 self.0.main.borrow_mut().take();
                 self.0.main_pending.set(false);
-                self.0.polling_main.set(false);
+                self.0.current.set(std::ptr::null());
                 self.0.main_waker.borrow_mut().take();
             }
         }
@@ -146,12 +146,7 @@ impl EventLoop {
         inner.next_task_id.set(id);
         let main_task = TaskRef { key: MAIN_KEY, id };
         inner.main_task.set(main_task);
-        let header = Arc::new(WakeTarget {
-            task: main_task,
-            loop_id: inner.id,
-            scheduled: AtomicBool::new(true),
-        });
-        *inner.main_waker.borrow_mut() = Some(new_waker(header));
+        *inner.main_waker.borrow_mut() = Some(standalone_waker(main_task, inner.id));
         *inner.main.borrow_mut() = Some(dyn_fut);
         inner.main_pending.set(true);
         inner.phase.set(Phase::Main);

@@ -50,7 +50,7 @@ use std::panic::Location;
 use std::pin::{Pin, pin};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -61,7 +61,8 @@ use crate::observe::{Kind, LoopObserver, Phase, Span};
 use crate::runtime::immediates::Immediates;
 use crate::runtime::microtasks::{Job, MicroQueues};
 use crate::task::inbox::Inbox;
-use crate::task::waker::{TaskRef, WakeTarget, new_waker, wake_target_of};
+use crate::task::raw::TaskPtr;
+use crate::task::waker::{TaskRef, WakeTarget, is_waker_of, standalone_waker, wake_target_of};
 use crate::task::{ErasedTask, JoinHandle, new_task};
 use crate::time::timers::Timers;
 
@@ -75,8 +76,8 @@ static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 struct TaskSlot {
     /// The task's unique id (slab keys are reused; ids are not).
     id: u64,
-    /// The task.
-    task: Rc<dyn ErasedTask>,
+    /// The task (the slab's counted reference).
+    task: TaskPtr<dyn ErasedTask>,
     /// Where it was spawned (`#[track_caller]`), for observers.
     location: &'static Location<'static>,
 }
@@ -121,17 +122,16 @@ pub(crate) struct LoopState {
     tasks: RefCell<Slab<TaskSlot>>,
     /// Last task id handed out.
     next_task_id: Cell<u64>,
-    /// The task being polled right now (for `yield_now`'s fast path, and to tell a self-wake:
-    /// see `schedule_woken`).
-    polling: RefCell<Option<Rc<dyn ErasedTask>>>,
+    /// The header of the task (or `block_on` future) being polled right now, null between
+    /// polls: for `yield_now`'s fast path, and to tell a self-wake (see `schedule_woken`). It
+    /// owns no count: the slab's (or `main_waker`'s) keeps it alive while it is polled.
+    current: Cell<*const WakeTarget>,
     /// The `block_on` future while `block_on` runs and the future is not being polled.
     main: RefCell<Option<MainFuture>>,
     /// Whether a `block_on` future is pending (it keeps the loop alive).
     main_pending: Cell<bool>,
-    /// Waker of the `block_on` future (made by `new_waker`). Borrowed (shared) while it polls.
+    /// Waker of the `block_on` future (made by `standalone_waker`). Borrowed (shared) while it polls.
     main_waker: RefCell<Option<Waker>>,
-    /// Whether the `block_on` future is being polled (for `yield_now`'s fast path).
-    polling_main: Cell<bool>,
     /// The `block_on` future as a queue entry: `MAIN_KEY` and an id unique to this `block_on`
     /// call (so a waker kept from an earlier call cannot poll a later call's future).
     main_task: Cell<TaskRef>,
@@ -184,11 +184,10 @@ impl LoopState {
             drain_limit: builder.max_jobs_per_drain.map_or(usize::MAX, |n| n.get()),
             tasks: RefCell::new(Slab::new()),
             next_task_id: Cell::new(0),
-            polling: RefCell::new(None),
+            current: Cell::new(std::ptr::null()),
             main: RefCell::new(None),
             main_pending: Cell::new(false),
             main_waker: RefCell::new(None),
-            polling_main: Cell::new(false),
             main_task: Cell::new(TaskRef {
                 key: MAIN_KEY,
                 id: 0,

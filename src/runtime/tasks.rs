@@ -18,17 +18,10 @@ impl LoopState {
     /// ending: timers, I/O and other threads' wakes run between its polls. (tokio defers the
     /// same wake until its driver has run: `context::defer` in `task::yield_now`.)
     #[inline]
-    pub(crate) fn schedule_woken(&self, task: TaskRef) {
-        let self_wake = if task.key == MAIN_KEY {
-            self.polling_main.get() && task == self.main_task.get()
-        } else {
-            // Read at the wake, not kept per poll: the yield and spawn paths pay nothing for it.
-            self.polling
-                .borrow()
-                .as_ref()
-                .is_some_and(|t| t.header().task == task)
-        };
-        if self_wake {
+    pub(crate) fn schedule_woken(&self, task: TaskRef, header: &WakeTarget) {
+        // Exact: two live headers have two addresses, and both are alive (the waker's count
+        // keeps `header` alive, the slab's the current one).
+        if std::ptr::eq(self.current.get(), header) {
             self.immediates.push_job(Job::Task(task));
         } else {
             self.schedule_microtask_task(task);
@@ -53,12 +46,7 @@ impl LoopState {
             key: entry.key(),
             id,
         };
-        let header = Arc::new(WakeTarget {
-            task,
-            loop_id: self.id,
-            scheduled: AtomicBool::new(true),
-        });
-        let (runnable, join) = new_task(fut, header);
+        let (runnable, join) = new_task(fut, task, self.id);
         entry.insert(TaskSlot {
             id,
             task: runnable,
@@ -78,16 +66,26 @@ impl LoopState {
             }
             return;
         }
-        let (task, location) = match self.tasks.borrow().get(t.key) {
-            Some(slot) if slot.id == t.id => (slot.task.clone(), slot.location),
+        // Copies of the slab's pointers, no count taken: the slab keeps the task alive until
+        // `remove_task` below. While the task is polled nothing else removes it: `abort_task`
+        // leaves a task that is being polled in the slab (`cancel` refuses), and the loop is not
+        // dropped while it runs.
+        let (task, header, location) = match self.tasks.borrow().get(t.key) {
+            Some(slot) if slot.id == t.id => (
+                slot.task.view_ptr(),
+                slot.task.header_ptr(),
+                slot.location,
+            ),
             _ => return,
         };
         self.bump(|s| s.task_polls += 1);
-        let prev = self.polling.replace(Some(task.clone()));
-        let done = self.traced(Kind::Task, t.id, Some(location), || task.run());
-        // The replaced `Rc` is dropped after the borrow ends (`task` keeps the cell alive anyway).
-        let polled = self.polling.replace(prev);
-        drop(polled);
+        let prev = self.current.replace(header.as_ptr());
+        // SAFETY: the slab's count keeps the task alive through the poll (see above), and
+        // `header` is the slab's own header pointer.
+        let done = self.traced(Kind::Task, t.id, Some(location), || unsafe {
+            task.as_ref().run(header)
+        });
+        self.current.set(prev);
         if done {
             self.remove_task(t);
         }
@@ -107,10 +105,13 @@ impl LoopState {
     /// Aborts a task (see [`JoinHandle::abort`]).
     pub(crate) fn abort_task(&self, t: TaskRef) {
         let task = match self.tasks.borrow().get(t.key) {
-            Some(slot) if slot.id == t.id => slot.task.clone(),
+            Some(slot) if slot.id == t.id => slot.task.view_ptr(),
             _ => return,
         };
-        if task.cancel() {
+        // SAFETY: the slab's count keeps the task alive until `remove_task`; the future's
+        // destructor (user code, run by `cancel`) cannot remove it meanwhile: a second abort
+        // finds it `Dropping`, and `cancel` refuses.
+        if unsafe { task.as_ref() }.cancel() {
             self.remove_task(t);
         }
     }
@@ -119,26 +120,19 @@ impl LoopState {
     /// the next check phase. Returns the check-phase epoch at which it will have run.
     pub(crate) fn yield_to_check(&self, waker: &Waker) -> u64 {
         let target = self.immediates.epoch.get() + 1;
-        if self.polling_main.get()
-            && self
-                .main_waker
-                .borrow()
-                .as_ref()
-                .is_some_and(|w| w.will_wake(waker))
-        {
-            self.immediates.push_job(Job::Task(self.main_task.get()));
-            return target;
+        let current = self.current.get();
+        if is_waker_of(waker, current) {
+            // The polled task's own waker (or the `block_on` future's): queue the task itself,
+            // no waker clone. `scheduled` is left alone (no atomic read-modify-write): a wake
+            // that arrives before the check phase still queues a microtask poll, which
+            // `YieldNow` answers with `Pending`.
+            // SAFETY: `current` is the header of the task being polled, alive while it is
+            // (non-null: a waker's data pointer equals it).
+            let task = unsafe { (*current).task };
+            self.immediates.push_job(Job::Task(task));
+        } else {
+            self.immediates.push_job(Job::Wake(waker.clone()));
         }
-        if let Some(task) = &*self.polling.borrow() {
-            // The task's own waker: queue the task itself, no waker clone. `scheduled` is left
-            // alone (no atomic read-modify-write): a wake that arrives before the check phase
-            // still queues a microtask poll, which `YieldNow` answers with `Pending`.
-            if task.waker().will_wake(waker) {
-                self.immediates.push_job(Job::Task(task.header().task));
-                return target;
-            }
-        }
-        self.immediates.push_job(Job::Wake(waker.clone()));
         target
     }
 
@@ -149,14 +143,13 @@ impl LoopState {
         };
         let waker = self.main_waker.borrow();
         let waker = waker.as_ref().expect("block_on sets the main waker first");
-        // SAFETY: `block_on` made the main waker with `new_waker`.
-        unsafe { wake_target_of(waker) }
-            .scheduled
-            .store(false, Ordering::Release);
+        // SAFETY: `block_on` made the main waker with `standalone_waker`.
+        let header = unsafe { wake_target_of(waker) };
+        header.scheduled.store(false, Ordering::Release);
         let mut cx = Context::from_waker(waker);
-        self.polling_main.set(true);
+        let prev = self.current.replace(header);
         let result = self.traced(Kind::Main, 0, None, || fut.as_mut().poll(&mut cx));
-        self.polling_main.set(false);
+        self.current.set(prev);
         match result {
             Poll::Ready(()) => self.main_pending.set(false),
             Poll::Pending => *self.main.borrow_mut() = Some(fut),

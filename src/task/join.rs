@@ -5,10 +5,10 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::{Rc, Weak};
+use std::rc::Weak;
 use std::task::{Context, Poll};
 
-use super::JoinTarget;
+use super::JoinHandleParts;
 use super::abort;
 use super::waker::TaskRef;
 use crate::runtime::LoopState;
@@ -19,8 +19,8 @@ use crate::runtime::LoopState;
 /// Dropping it detaches the task: it keeps running and its output is dropped.
 #[must_use = "dropping a JoinHandle detaches the task; `.await` it or call `detach()` to say so"]
 pub struct JoinHandle<T> {
-    /// The task's cell.
-    target: Rc<dyn JoinTarget<T>>,
+    /// The task (one counted reference to its allocation).
+    target: JoinHandleParts<T>,
     /// Where the task lives, for `abort`.
     task: TaskRef,
     /// The task's loop, for `abort`.
@@ -29,7 +29,7 @@ pub struct JoinHandle<T> {
 
 impl<T> JoinHandle<T> {
     pub(crate) fn new(
-        target: Rc<dyn JoinTarget<T>>,
+        target: JoinHandleParts<T>,
         task: TaskRef,
         owner: Weak<LoopState>,
     ) -> Self {

@@ -1,16 +1,25 @@
 //! Tasks: spawned futures, their join handles, and how the loop polls them.
 //!
 //! # Implementation
-//! A task is one `Rc<TaskCell<F>>` (the future, later its output, and the join waker) plus one
-//! `Arc<WakeTarget>` (the thread-safe part its [`Waker`] points at; see `waker.rs`). The loop's task
-//! slab holds the `Rc` until the task finishes or is aborted; the [`JoinHandle`] holds another.
+//! A task is one allocation, `Task<F>`, as in async-task: the [`WakeTarget`] header (the
+//! thread-safe part its [`Waker`] points at, with the allocation's reference count; see
+//! `waker.rs`), then the future (later its output) and the join state. The loop's task slab holds
+//! one count until the task finishes or is aborted, the [`JoinHandle`] another, each waker one
+//! (`raw.rs`). A spawn is one allocation; a poll takes no count (the slab's keeps the task alive).
 //!
 //! Ground rules:
-//! - The future and the output are only touched on the loop's thread (`TaskCell` is `!Send`); the
-//!   waker only touches the header, so a waker may travel anywhere.
+//! - The future and the output are only touched on the loop's thread (`Task` is `!Send`, and so
+//!   are the views the slab and the join handle hold); a waker only touches the header, so a
+//!   waker may travel anywhere.
+//! - **Nothing `!Send` is left for the last count.** The last count may be a waker dropped on
+//!   another thread, which then frees the allocation there. By then the loop's thread has
+//!   dropped the future (the slab lets go of a task only once it is `Done`: finished, aborted,
+//!   or cancelled at loop drop) and any output (the join handle drops an unread output when it is
+//!   dropped, and a detached task's output is dropped when it is made), so `stage` holds
+//!   `Consumed` or a [`JoinError`] (`Send`), and the join waker is a `Waker` (`Send`).
 //! - A task is polled only from a queue entry created when its `scheduled` flag went from false
 //!   to true; the flag is cleared right before the poll, so a wake during the poll queues it again.
-//! - **The future never moves.** It lives in the `Rc` allocation from spawn to drop, is polled
+//! - **The future never moves.** It lives in the task's allocation from spawn to drop, is polled
 //!   there through a `Pin`, and is dropped there (`ptr::drop_in_place`), on every path: completion,
 //!   panic, abort, loop drop. This is the guarantee `Pin` makes to intrusive futures (tokio's
 //!   `Notified`, a `BufWriter` borrowing a local of the same `async` block).
@@ -29,6 +38,7 @@ pub(crate) mod abort;
 pub(crate) mod inbox;
 mod join;
 pub(crate) mod join_set;
+pub(crate) mod raw;
 pub(crate) mod waker;
 pub(crate) mod yield_now;
 
@@ -43,13 +53,12 @@ use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::ptr;
-use std::rc::Rc;
-use std::sync::Arc;
+use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 
-use crate::task::waker::{WakeTarget, new_waker, wake_target_of};
+use crate::task::raw::TaskPtr;
+use crate::task::waker::{TaskRef, WakeTarget, borrowed_waker};
 
 /// The life of a task's future.
 enum Stage<F: Future> {
@@ -61,7 +70,7 @@ enum Stage<F: Future> {
     Consumed,
 }
 
-/// Who may touch a [`TaskCell`]'s `stage`.
+/// Who may touch a [`Task`]'s `stage`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     /// `stage` is `Running` and nobody holds a reference into it.
@@ -77,24 +86,26 @@ enum State {
 /// A task as the loop sees it.
 pub(crate) trait ErasedTask {
     /// Polls the task once. Returns true when the task is finished (and can leave the slab).
-    fn run(&self) -> bool;
+    ///
+    /// # Safety
+    /// `header` is this task's header pointer as its `TaskPtr` holds it (with the provenance of
+    /// the whole allocation: the task's waker is made from it, and a clone of that waker may be
+    /// the one that frees the allocation).
+    unsafe fn run(&self, header: NonNull<WakeTarget>) -> bool;
     /// Drops the future (abort or loop shutdown). Returns false if the task is being polled or
     /// dropped right now (it is then cancelled when that poll returns, or is finishing anyway).
     fn cancel(&self) -> bool;
-    /// The shared header (the waker's target).
-    fn header(&self) -> &WakeTarget;
-    /// The task's own waker.
-    fn waker(&self) -> &Waker;
 }
 
-/// The loop-local part of a task.
-struct TaskCell<F: Future> {
+/// A task's allocation: the shared header, then the loop-local part.
+#[repr(C)]
+struct Task<F: Future> {
+    /// First, so that a pointer to the header is a pointer to the task (`dealloc`).
+    header: WakeTarget,
     /// The future or its output. Accessed only as `state` allows (see the module's ground rules).
     stage: UnsafeCell<Stage<F>>,
     /// Who may touch `stage`.
     state: Cell<State>,
-    /// The task's waker, made once at spawn (by `new_waker`) so a poll needs no allocation.
-    waker: Waker,
     /// Who waits on the join handle.
     join_waker: Cell<Option<Waker>>,
     /// Set when the join handle is dropped: the output is dropped as soon as it exists.
@@ -114,7 +125,7 @@ fn drop_contained<T>(value: T) {
     }
 }
 
-impl<F: Future> TaskCell<F> {
+impl<F: Future> Task<F> {
     /// Drops the future in place, with the state `Dropping` while its destructor (user code)
     /// runs, and leaves `stage` `Consumed` and the state `Done`. Returns the destructor's panic.
     ///
@@ -198,16 +209,17 @@ impl<F: Future> TaskCell<F> {
     }
 }
 
-impl<F: Future> ErasedTask for TaskCell<F> {
-    fn run(&self) -> bool {
-        self.header().scheduled.store(false, Ordering::Release);
+impl<F: Future> ErasedTask for Task<F> {
+    unsafe fn run(&self, header: NonNull<WakeTarget>) -> bool {
+        self.header.scheduled.store(false, Ordering::Release);
         match self.state.get() {
             State::Idle => {}
             State::Done => return true,
             State::Polling | State::Dropping => {
                 // Not reachable (a task poll never runs another); should it happen, poll later.
                 debug_assert!(false, "a task was polled from inside its own poll or drop");
-                self.waker.wake_by_ref();
+                // SAFETY: the caller's count keeps the header alive for this wake.
+                unsafe { borrowed_waker(header) }.wake_by_ref();
                 return false;
             }
         }
@@ -219,10 +231,13 @@ impl<F: Future> ErasedTask for TaskCell<F> {
             Stage::Running(fut) => fut,
             _ => unreachable!("an idle task is running"),
         };
-        // SAFETY: the future is never moved: it stays in the `Rc` allocation of this cell from
-        // the spawn until `drop_future` drops it there.
+        // SAFETY: the future is never moved: it stays in this task's allocation from the spawn
+        // until `drop_future` drops it there.
         let fut = unsafe { Pin::new_unchecked(fut) };
-        let mut cx = Context::from_waker(&self.waker);
+        // SAFETY: the caller's `TaskPtr` (the slab's count) keeps the header alive during the
+        // poll, the only time this waker is used; clones of it take counts of their own.
+        let waker = unsafe { borrowed_waker(header) };
+        let mut cx = Context::from_waker(&waker);
         let result = panic::catch_unwind(AssertUnwindSafe(|| fut.poll(&mut cx)));
         // The pinned borrow was moved into the closure and has ended.
         self.state.set(State::Idle);
@@ -261,14 +276,6 @@ impl<F: Future> ErasedTask for TaskCell<F> {
         }
     }
 
-    fn header(&self) -> &WakeTarget {
-        // SAFETY: `waker` was made by `new_waker` in `new_task`.
-        unsafe { wake_target_of(&self.waker) }
-    }
-
-    fn waker(&self) -> &Waker {
-        &self.waker
-    }
 }
 
 /// Typed access to a task's output, for its [`JoinHandle`].
@@ -280,7 +287,7 @@ pub(crate) trait JoinTarget<T> {
     fn is_consumed(&self) -> bool;
 }
 
-impl<F: Future> JoinTarget<F::Output> for TaskCell<F> {
+impl<F: Future> JoinTarget<F::Output> for Task<F> {
     fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, JoinError>> {
         if let Some(out) = self.take_output() {
             return Poll::Ready(out);
@@ -317,28 +324,54 @@ impl<F: Future> JoinTarget<F::Output> for TaskCell<F> {
     }
 }
 
-/// Creates the two halves of a new task.
+/// Creates a new task: its allocation, with one count for the loop's slab and one for the join
+/// handle. `scheduled` starts set: the spawner queues the first poll.
 pub(crate) fn new_task<F>(
     fut: F,
-    header: Arc<WakeTarget>,
-) -> (Rc<dyn ErasedTask>, JoinHandleParts<F::Output>)
+    task: TaskRef,
+    loop_id: u64,
+) -> (TaskPtr<dyn ErasedTask>, TaskPtr<dyn JoinTarget<F::Output>>)
 where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let cell = Rc::new(TaskCell {
+    let raw = Box::into_raw(Box::new(Task {
+        header: WakeTarget::new(task, loop_id, dealloc::<F>),
         stage: UnsafeCell::new(Stage::Running(fut)),
         state: Cell::new(State::Idle),
-        waker: new_waker(header),
         join_waker: Cell::new(None),
         detached: Cell::new(false),
         abort_requested: Cell::new(false),
-    });
-    (cell.clone(), cell)
+    }));
+    // SAFETY: `raw` is the live allocation just made; `header` is its first field (`repr(C)`)
+    // and keeps the pointer's provenance over the whole allocation.
+    let header = unsafe { NonNull::new_unchecked(raw.cast::<WakeTarget>()) };
+    // SAFETY: as above; the allocation was made with one count, this takes the second.
+    unsafe { header.as_ref() }.retain();
+    // SAFETY: `raw` is non-null (from a `Box`), and each `TaskPtr` takes one of the two counts.
+    unsafe {
+        let erased: NonNull<dyn ErasedTask> = NonNull::new_unchecked(raw);
+        let join: NonNull<dyn JoinTarget<F::Output>> = NonNull::new_unchecked(raw);
+        (
+            TaskPtr::from_raw(erased, header),
+            TaskPtr::from_raw(join, header),
+        )
+    }
 }
 
-/// What a [`JoinHandle`] is made of (the typed view of the task cell).
-pub(crate) type JoinHandleParts<T> = Rc<dyn JoinTarget<T>>;
+/// Frees a task's allocation: `WakeTarget::dealloc` of every task.
+///
+/// # Safety
+/// `header` heads a `Task<F>` made by `new_task`, and its last count was just released. By the
+/// ground rules, nothing `!Send` is left in it, so this may run on any thread.
+unsafe fn dealloc<F: Future>(header: NonNull<WakeTarget>) {
+    // SAFETY: the header pointer is the `Box` pointer of the task (first field, `repr(C)`, with
+    // the provenance of the whole allocation: see `TaskPtr`), and nobody else holds a count.
+    drop(unsafe { Box::from_raw(header.as_ptr().cast::<Task<F>>()) });
+}
+
+/// What a [`JoinHandle`] is made of (the typed view of the task).
+pub(crate) type JoinHandleParts<T> = TaskPtr<dyn JoinTarget<T>>;
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,8 @@
 //! Task wakers: `Send + Sync` as `std` requires, cheap on the loop's own thread.
 //!
 //! # How a wake travels
-//! A [`WakeTarget`] is the `Arc` behind every task's [`Waker`]. Waking it:
+//! A [`WakeTarget`] is the header of every task's allocation, and what its [`Waker`] points at.
+//! Waking it:
 //! 1. sets `scheduled` (a task already scheduled is not queued twice);
 //! 2. on the loop's own thread, while that loop runs: pushes `(key, id)` onto the loop's
 //!    microtask queue, so the task is polled like a promise continuation;
@@ -9,12 +10,20 @@
 //!    loop's [`Inbox`](super::inbox::Inbox) inbox in a process-wide registry by loop id (`inbox.rs`), pushes
 //!    `(key, id)` onto it and wakes the poll phase through the poller.
 //!
-//! The header owns no part of the task's future, so a waker that outlives its loop or migrates to
-//! another thread never touches `!Send` data: after the loop is dropped, it is gone from the
-//! registry (and its `Inbox` closed), and a wake is a no-op.
+//! A waker touches only the header, so a waker that outlives its loop or migrates to another
+//! thread never touches `!Send` data: after the loop is dropped, it is gone from the registry
+//! (and its `Inbox` closed), and a wake is a no-op.
+//!
+//! # Counted references
+//! The header holds the allocation's reference count (`refs`), as async-task's header does: each
+//! [`Waker`], the loop's task slab and the [`JoinHandle`](super::JoinHandle) own one count
+//! (`raw.rs`). Whoever drops the last count frees the allocation through `dealloc`, on whatever
+//! thread that is: a waker may be the last. That is sound because the loop's thread drops
+//! everything `!Send` in the task (its future, its output) before it lets go of its own counts
+//! (see the ground rules in `mod.rs`), so what the last count frees is plain memory.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
 use super::inbox::registry;
@@ -30,9 +39,16 @@ pub(crate) struct TaskRef {
     pub(crate) id: u64,
 }
 
-/// The shared, thread-safe part of a task: what its waker points at.
+/// The shared, thread-safe part of a task: the header of its allocation, and what its waker
+/// points at. `#[repr(C)]` and first in every allocation that holds one (`Task<F>` in `mod.rs`,
+/// or alone for the `block_on` future), so a pointer to it is a pointer to the allocation.
+#[repr(C)]
 #[derive(Debug)]
 pub(crate) struct WakeTarget {
+    /// Counted references to the allocation (wakers, the slab's, the join handle's).
+    refs: AtomicUsize,
+    /// Frees the allocation this header heads; called once, by whoever drops the last count.
+    dealloc: unsafe fn(NonNull<WakeTarget>),
     /// Which task this is.
     pub(crate) task: TaskRef,
     /// Id of the loop that owns the task (loops on one thread are told apart by it, and other
@@ -45,14 +61,40 @@ pub(crate) struct WakeTarget {
     pub(crate) scheduled: AtomicBool,
 }
 
+/// Counts above this abort the process, as `Arc`'s do (a count that wraps would free a live
+/// allocation).
+const MAX_REFS: usize = isize::MAX as usize;
+
 impl WakeTarget {
+    /// A header with one count (its creator's) and `scheduled` set (the first poll is queued by
+    /// the spawner). `dealloc` must free the allocation the header will be placed at the start of.
+    pub(crate) fn new(task: TaskRef, loop_id: u64, dealloc: unsafe fn(NonNull<WakeTarget>)) -> Self {
+        WakeTarget {
+            refs: AtomicUsize::new(1),
+            dealloc,
+            task,
+            loop_id,
+            scheduled: AtomicBool::new(true),
+        }
+    }
+
+    /// Takes one more count.
+    #[inline]
+    pub(crate) fn retain(&self) {
+        // Relaxed, as `Arc::clone`: a new count is made from an existing one, which already
+        // keeps the allocation alive.
+        if self.refs.fetch_add(1, Ordering::Relaxed) > MAX_REFS {
+            std::process::abort();
+        }
+    }
+
     fn wake(&self) {
         if self.scheduled.load(Ordering::Relaxed) || self.scheduled.swap(true, Ordering::AcqRel) {
             return;
         }
         let queued = context::try_with_current(|inner| {
             inner.id == self.loop_id && {
-                inner.schedule_woken(self.task);
+                inner.schedule_woken(self.task, self);
                 true
             }
         });
@@ -64,46 +106,97 @@ impl WakeTarget {
     }
 }
 
-/// Makes the waker of a task. Its data pointer is `Arc::into_raw(header)`, which is what lets
-/// [`wake_target_of`] find the header again without the task keeping a second `Arc`.
-pub(crate) fn new_waker(header: Arc<WakeTarget>) -> Waker {
-    let data = Arc::into_raw(header).cast::<()>();
-    // SAFETY: `data` comes from `Arc::into_raw` of an `Arc<WakeTarget>` and the waker owns that
-    // strong count; every vtable function below treats it so (`WakeTarget` is `Send + Sync`).
-    unsafe { Waker::from_raw(RawWaker::new(data, &VTABLE)) }
-}
-
-/// The header behind a waker made by [`new_waker`].
+/// Drops one count of the allocation headed by `header`, freeing it if that was the last.
 ///
 /// # Safety
-/// `waker` must have been made by [`new_waker`] (the caller knows: it is a task's own waker).
+/// The caller owns one count of a live allocation headed by `header`, and gives it up: neither
+/// it nor anything derived from it is used afterwards.
+#[inline]
+pub(crate) unsafe fn release(header: NonNull<WakeTarget>) {
+    // SAFETY: the caller's count keeps the header alive until the decrement below.
+    let h = unsafe { header.as_ref() };
+    // Release, then an Acquire fence before freeing, as `Arc::drop`: every use made through
+    // other counts happens before the free.
+    if h.refs.fetch_sub(1, Ordering::Release) != 1 {
+        return;
+    }
+    fence(Ordering::Acquire);
+    let dealloc = h.dealloc;
+    // SAFETY: that was the last count: nobody else can reach the allocation, and `dealloc` is the
+    // function its creator stored for it.
+    unsafe { dealloc(header) };
+}
+
+/// A waker for `header` that owns no count, for a poll made while something else keeps the
+/// allocation alive. It must not be dropped as a `Waker` (it is `ManuallyDrop`); clones of it
+/// own their counts as usual.
+///
+/// # Safety
+/// `header` stays alive for as long as the returned waker is used.
+#[inline]
+pub(crate) unsafe fn borrowed_waker(header: NonNull<WakeTarget>) -> std::mem::ManuallyDrop<Waker> {
+    // SAFETY: per the caller's promise the header is alive while the waker is used, and the
+    // `ManuallyDrop` keeps it from releasing a count it does not own.
+    std::mem::ManuallyDrop::new(unsafe {
+        Waker::from_raw(RawWaker::new(header.as_ptr().cast_const().cast(), &VTABLE))
+    })
+}
+
+/// Whether `waker` is a task waker (one of this module's) for `header`.
+#[inline]
+pub(crate) fn is_waker_of(waker: &Waker, header: *const WakeTarget) -> bool {
+    waker.data() == header.cast() && ptr::eq(waker.vtable(), &VTABLE)
+}
+
+/// The header behind a waker made by [`borrowed_waker`] or [`standalone_waker`] (or a clone).
+///
+/// # Safety
+/// `waker` must have been made by one of them (the caller knows: it is a task's own waker).
 pub(crate) unsafe fn wake_target_of(waker: &Waker) -> &WakeTarget {
-    // SAFETY: by the caller's promise, `data` is `Arc::into_raw` of an `Arc<WakeTarget>` owned by
-    // `waker`, so it points to a live `WakeTarget` for as long as `waker` is borrowed.
+    // SAFETY: by the caller's promise, `data` is a header kept alive by `waker` (its count, or
+    // the count behind a borrowed waker) for as long as `waker` is borrowed.
     unsafe { &*waker.data().cast::<WakeTarget>() }
 }
 
 static VTABLE: RawWakerVTable = RawWakerVTable::new(clone_raw, wake_raw, wake_by_ref_raw, drop_raw);
 
 unsafe fn clone_raw(data: *const ()) -> RawWaker {
-    // SAFETY: `data` is a live `Arc<WakeTarget>` pointer (see `new_waker`); the clone owns one
-    // more strong count.
-    unsafe { Arc::increment_strong_count(data.cast::<WakeTarget>()) };
+    // SAFETY: `data` is a live header (the waker being cloned keeps it alive); the clone owns the
+    // count taken here.
+    unsafe { &*data.cast::<WakeTarget>() }.retain();
     RawWaker::new(data, &VTABLE)
 }
 
 unsafe fn wake_raw(data: *const ()) {
-    // SAFETY: `wake` consumes the waker, and with it the strong count it owned.
-    let header = unsafe { Arc::from_raw(data.cast::<WakeTarget>()) };
-    header.wake();
+    // SAFETY: `wake` consumes the waker: the header is alive until its count is released.
+    unsafe {
+        wake_by_ref_raw(data);
+        drop_raw(data);
+    }
 }
 
 unsafe fn wake_by_ref_raw(data: *const ()) {
-    // SAFETY: the waker is borrowed, so its strong count keeps the header alive.
+    // SAFETY: the waker is borrowed, so its count keeps the header alive.
     unsafe { &*data.cast::<WakeTarget>() }.wake();
 }
 
 unsafe fn drop_raw(data: *const ()) {
-    // SAFETY: dropping the waker releases the strong count it owned.
-    unsafe { Arc::decrement_strong_count(data.cast::<WakeTarget>()) };
+    // SAFETY: dropping the waker gives up the count it owned (a borrowed waker is never dropped).
+    unsafe { release(NonNull::new_unchecked(data.cast_mut().cast())) };
+}
+
+/// The owning waker of a header allocated on its own (the `block_on` future's: the future
+/// lives in `block_on`'s frame, only its header is shared). The waker takes over the header's
+/// only count; the header is freed when the last waker is dropped.
+pub(crate) fn standalone_waker(task: TaskRef, loop_id: u64) -> Waker {
+    /// Frees a header allocated by `standalone_waker`.
+    unsafe fn dealloc_alone(header: NonNull<WakeTarget>) {
+        // SAFETY: `header` came from `Box::into_raw` below, and this is the last count.
+        drop(unsafe { Box::from_raw(header.as_ptr()) });
+    }
+    let header = Box::into_raw(Box::new(WakeTarget::new(task, loop_id, dealloc_alone)));
+    // SAFETY: the waker owns the header's one count (made by `WakeTarget::new`); every vtable
+    // function treats the data pointer as a live header, and each is thread-safe (atomics, and
+    // the loop's inbox).
+    unsafe { Waker::from_raw(RawWaker::new(header.cast_const().cast(), &VTABLE)) }
 }
