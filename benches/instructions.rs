@@ -3,7 +3,8 @@
 //! difference over the difference in `N`), free of start-up costs and of the machine's load.
 //!
 //! Workloads (the same as `core`'s executor rows): `yield` (one task awaits `yield_now` N
-//! times), `spawn` (N tiny tasks spawned, run and awaited), `self_wake` (one task wakes itself and
+//! times), `main_yield` (the same in the `block_on` future, as the chunked prime search runs),
+//! `spawn` (N tiny tasks spawned, run and awaited), `self_wake` (one task wakes itself and
 //! returns `Pending` N times: the Rust yield idiom, which resumes in the check phase). The peers
 //! the core goals name, counted the same way: `localpool_yield` (futures' `LocalPool`, one task
 //! re-queued N times) and `async_executor_spawn` (async-executor's `LocalExecutor`, N tiny tasks).
@@ -51,6 +52,11 @@ fn main() {
                 }
             }))
             .unwrap(),
+        "main_yield" => ev.block_on(async move {
+            for _ in 0..n {
+                executor::yield_now().await;
+            }
+        }),
         "self_wake" => ev
             .block_on(ev.spawn(async move {
                 for _ in 0..n {
@@ -65,7 +71,7 @@ fn main() {
             }
         }),
         other => panic!(
-            "unknown workload `{other}` (yield, self_wake, spawn, localpool_yield, async_executor_spawn)"
+            "unknown workload `{other}` (yield, main_yield, self_wake, spawn, localpool_yield, async_executor_spawn)"
         ),
     }
 }

@@ -135,10 +135,13 @@ impl EventLoop {
         struct MainGuard<'a>(&'a LoopState);
         impl Drop for MainGuard<'_> {
             fn drop(&mut self) {
-                self.0.main.borrow_mut().take();
+                self.0.main.take();
                 self.0.main_pending.set(false);
                 self.0.current.set(std::ptr::null());
-                self.0.main_waker.borrow_mut().take();
+                if let Some(header) = self.0.main_header.take() {
+                    // SAFETY: `main_header` owned this count, and no longer holds the pointer.
+                    unsafe { release(header) };
+                }
             }
         }
         let _guard = MainGuard(inner);
@@ -146,8 +149,10 @@ impl EventLoop {
         inner.next_task_id.set(id);
         let main_task = TaskRef { key: MAIN_KEY, id };
         inner.main_task.set(main_task);
-        *inner.main_waker.borrow_mut() = Some(standalone_waker(main_task, inner.id));
-        *inner.main.borrow_mut() = Some(dyn_fut);
+        inner
+            .main_header
+            .set(Some(standalone_header(main_task, inner.id)));
+        inner.main.set(Some(dyn_fut));
         inner.main_pending.set(true);
         inner.phase.set(Phase::Main);
         inner.poll_main();

@@ -17,10 +17,7 @@
 //! fired can end without sleeping once more.
 //!
 //! # Invariants
-//! - No `RefCell` of [`LoopState`] is borrowed while user code runs (callbacks, polls, wakes, drops),
-//!   with one exception: `main_waker` stays borrowed (shared) while the `block_on` future is
-//!   polled. Only `block_on` writes it, before the first poll and after the last (a nested
-//!   `block_on` is refused before it writes anything), so user code can only read it.
+//! - No `RefCell` of [`LoopState`] is borrowed while user code runs (callbacks, polls, wakes, drops).
 //! - `loop_time` is the loop time: read at the start of the timers phase (when the timer handle
 //!   is started and may be due: not while the TSC says it cannot be, `time/deadline.rs`) and of
 //!   each of its passes, after a poll phase that waited, and whenever a timer is started
@@ -62,7 +59,7 @@ use crate::runtime::immediates::Immediates;
 use crate::runtime::microtasks::{Job, MicroQueues};
 use crate::task::inbox::Inbox;
 use crate::task::raw::TaskPtr;
-use crate::task::waker::{TaskRef, WakeTarget, is_waker_of, standalone_waker, wake_target_of};
+use crate::task::waker::{TaskRef, WakeTarget, borrowed_waker, is_waker_of, release, standalone_header};
 use crate::task::{ErasedTask, JoinHandle, new_task};
 use crate::time::timers::Timers;
 
@@ -124,14 +121,15 @@ pub(crate) struct LoopState {
     next_task_id: Cell<u64>,
     /// The header of the task (or `block_on` future) being polled right now, null between
     /// polls: for `yield_now`'s fast path, and to tell a self-wake (see `schedule_woken`). It
-    /// owns no count: the slab's (or `main_waker`'s) keeps it alive while it is polled.
+    /// owns no count: the slab's (or `main_header`'s) keeps it alive while it is polled.
     current: Cell<*const WakeTarget>,
     /// The `block_on` future while `block_on` runs and the future is not being polled.
-    main: RefCell<Option<MainFuture>>,
+    main: Cell<Option<MainFuture>>,
     /// Whether a `block_on` future is pending (it keeps the loop alive).
     main_pending: Cell<bool>,
-    /// Waker of the `block_on` future (made by `standalone_waker`). Borrowed (shared) while it polls.
-    main_waker: RefCell<Option<Waker>>,
+    /// Header of the `block_on` future (made by `standalone_header`) while `block_on` runs; this
+    /// field owns one count of it (released by `block_on`'s guard).
+    main_header: Cell<Option<std::ptr::NonNull<WakeTarget>>>,
     /// The `block_on` future as a queue entry: `MAIN_KEY` and an id unique to this `block_on`
     /// call (so a waker kept from an earlier call cannot poll a later call's future).
     main_task: Cell<TaskRef>,
@@ -185,9 +183,9 @@ impl LoopState {
             tasks: RefCell::new(Slab::new()),
             next_task_id: Cell::new(0),
             current: Cell::new(std::ptr::null()),
-            main: RefCell::new(None),
+            main: Cell::new(None),
             main_pending: Cell::new(false),
-            main_waker: RefCell::new(None),
+            main_header: Cell::new(None),
             main_task: Cell::new(TaskRef {
                 key: MAIN_KEY,
                 id: 0,

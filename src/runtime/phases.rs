@@ -76,12 +76,16 @@ impl LoopState {
     /// from other threads.
     fn poll_phase(&self) {
         self.phase.set(Phase::Poll);
-        let timeout = self.poll_timeout();
-        if timeout != Some(Duration::ZERO) || !self.reactor.can_skip_zero_wait() {
-            self.bump(|s| s.os_waits += 1);
-            self.reactor.wait(timeout);
-            self.update_time();
-            self.run_io();
+        // The common case of a loop of yields, tested first: the check phase has work (so the
+        // timeout is zero) and no source has a waiter (so there is nothing to ask the OS).
+        if !(self.immediates.has_urgent() && self.reactor.can_skip_zero_wait()) {
+            let timeout = self.poll_timeout();
+            if timeout != Some(Duration::ZERO) || !self.reactor.can_skip_zero_wait() {
+                self.bump(|s| s.os_waits += 1);
+                self.reactor.wait(timeout);
+                self.update_time();
+                self.run_io();
+            }
         }
         self.run_remote();
     }

@@ -138,21 +138,27 @@ impl LoopState {
 
     /// Polls the `block_on` future.
     pub(super) fn poll_main(&self) {
-        let Some(mut fut) = self.main.borrow_mut().take() else {
+        let Some(mut fut) = self.main.take() else {
             return;
         };
-        let waker = self.main_waker.borrow();
-        let waker = waker.as_ref().expect("block_on sets the main waker first");
-        // SAFETY: `block_on` made the main waker with `standalone_waker`.
-        let header = unsafe { wake_target_of(waker) };
-        header.scheduled.store(false, Ordering::Release);
-        let mut cx = Context::from_waker(waker);
-        let prev = self.current.replace(header);
+        let header = self
+            .main_header
+            .get()
+            .expect("block_on sets the main header first");
+        // SAFETY: `main_header` holds a count of the header until `block_on` returns, after
+        // this poll; it is the pointer `standalone_header` made.
+        let waker = unsafe { borrowed_waker(header) };
+        // SAFETY: as above.
+        unsafe { header.as_ref() }
+            .scheduled
+            .store(false, Ordering::Release);
+        let mut cx = Context::from_waker(&waker);
+        let prev = self.current.replace(header.as_ptr());
         let result = self.traced(Kind::Main, 0, None, || fut.as_mut().poll(&mut cx));
         self.current.set(prev);
         match result {
             Poll::Ready(()) => self.main_pending.set(false),
-            Poll::Pending => *self.main.borrow_mut() = Some(fut),
+            Poll::Pending => self.main.set(Some(fut)),
         }
     }
 }

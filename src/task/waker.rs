@@ -148,16 +148,6 @@ pub(crate) fn is_waker_of(waker: &Waker, header: *const WakeTarget) -> bool {
     waker.data() == header.cast() && ptr::eq(waker.vtable(), &VTABLE)
 }
 
-/// The header behind a waker made by [`borrowed_waker`] or [`standalone_waker`] (or a clone).
-///
-/// # Safety
-/// `waker` must have been made by one of them (the caller knows: it is a task's own waker).
-pub(crate) unsafe fn wake_target_of(waker: &Waker) -> &WakeTarget {
-    // SAFETY: by the caller's promise, `data` is a header kept alive by `waker` (its count, or
-    // the count behind a borrowed waker) for as long as `waker` is borrowed.
-    unsafe { &*waker.data().cast::<WakeTarget>() }
-}
-
 static VTABLE: RawWakerVTable = RawWakerVTable::new(clone_raw, wake_raw, wake_by_ref_raw, drop_raw);
 
 unsafe fn clone_raw(data: *const ()) -> RawWaker {
@@ -185,18 +175,14 @@ unsafe fn drop_raw(data: *const ()) {
     unsafe { release(NonNull::new_unchecked(data.cast_mut().cast())) };
 }
 
-/// The owning waker of a header allocated on its own (the `block_on` future's: the future
-/// lives in `block_on`'s frame, only its header is shared). The waker takes over the header's
-/// only count; the header is freed when the last waker is dropped.
-pub(crate) fn standalone_waker(task: TaskRef, loop_id: u64) -> Waker {
-    /// Frees a header allocated by `standalone_waker`.
+/// A header allocated on its own (the `block_on` future's: the future lives in `block_on`'s
+/// frame, only its header is shared), with one count, which the caller owns and gives up with
+/// [`release`]. The header is freed when the last count (the caller's or a waker's) is gone.
+pub(crate) fn standalone_header(task: TaskRef, loop_id: u64) -> NonNull<WakeTarget> {
+    /// Frees a header allocated by `standalone_header`.
     unsafe fn dealloc_alone(header: NonNull<WakeTarget>) {
         // SAFETY: `header` came from `Box::into_raw` below, and this is the last count.
         drop(unsafe { Box::from_raw(header.as_ptr()) });
     }
-    let header = Box::into_raw(Box::new(WakeTarget::new(task, loop_id, dealloc_alone)));
-    // SAFETY: the waker owns the header's one count (made by `WakeTarget::new`); every vtable
-    // function treats the data pointer as a live header, and each is thread-safe (atomics, and
-    // the loop's inbox).
-    unsafe { Waker::from_raw(RawWaker::new(header.cast_const().cast(), &VTABLE)) }
+    NonNull::from(Box::leak(Box::new(WakeTarget::new(task, loop_id, dealloc_alone))))
 }
