@@ -81,6 +81,10 @@ struct Recorder {
     precise: Cell<bool>,
     /// The last loop time converted by `loop_offset`, and its offset.
     last_loop: Cell<(Instant, u64)>,
+    /// `Some(t)` while the last entry of `chunks` is the zero-length `(t, t)` and chunks are
+    /// stamped with the loop time: a chunk that opened at `t` and ends at `t` then merges into
+    /// it (`chunk_start`'s fast path).
+    merging_at: Cell<Option<u64>>,
 }
 
 impl Recorder {
@@ -126,9 +130,30 @@ impl ChunkObserver for Recorder {
     /// in the check phase of the iteration whose timers phase read it, and the previous chunk
     /// ended right before that timers phase. Such a chunk's duration then includes one loop
     /// iteration (and any tick callback), and the gap before it reads as zero.
+    #[inline]
     fn chunk_start(&self) {
         let loop_at = self.loop_offset();
         let ticks = self.ticks.get();
+        // A yield per tiny unit of work: the chunk ending here opened at this same loop time,
+        // as the last recorded one did, and no tick ran since it opened. It merges, the gap
+        // before the next one has no tick, and nothing else changes.
+        if self.merging_at.get() == Some(loop_at)
+            && self.chunk_open.get() == Some(loop_at)
+            && self.ticks_at_chunk_start.get() == ticks
+        {
+            self.merged.set(self.merged.get() + 1);
+            let (_, hi, sum, n) = self.between.get();
+            self.between.set((0, hi, sum, n + 1));
+            return;
+        }
+        self.chunk_start_slow(loop_at, ticks);
+    }
+}
+
+impl Recorder {
+    /// `chunk_start` in general.
+    #[inline(never)]
+    fn chunk_start_slow(&self, loop_at: u64, ticks: u64) {
         let mut chunks = self.chunks.borrow_mut();
         if let Some(s) = self.chunk_open.take() {
             let span = (s, loop_at.max(s));
@@ -138,8 +163,12 @@ impl ChunkObserver for Recorder {
                 chunks.push(span);
             }
         }
+        self.merging_at.set(None);
         if let Some(&(s, e)) = chunks.last() {
             self.precise.set(e - s >= PRECISE_CHUNK_NS);
+            if s == e && !self.precise.get() {
+                self.merging_at.set(Some(s));
+            }
             let gap = ticks - self.ticks_at_chunk_start.get();
             let gap = u32::try_from(gap).unwrap_or(u32::MAX);
             let (lo, hi, sum, n) = self.between.get();
@@ -193,6 +222,7 @@ impl TickProbe {
             between: Cell::new((u32::MAX, 0, 0, 0)),
             precise: Cell::new(true),
             last_loop: Cell::new((start, 0)),
+            merging_at: Cell::new(None),
         });
         let r = rec.clone();
         let ticker = meter::start(

@@ -59,7 +59,9 @@ use crate::runtime::immediates::Immediates;
 use crate::runtime::microtasks::{Job, MicroQueues};
 use crate::task::inbox::Inbox;
 use crate::task::raw::TaskPtr;
-use crate::task::waker::{TaskRef, WakeTarget, borrowed_waker, is_waker_of, release, standalone_header};
+use crate::task::waker::{
+    TaskRef, WakeTarget, borrowed_waker, is_waker_of, release, standalone_header,
+};
 use crate::task::{ErasedTask, JoinHandle, new_task};
 use crate::time::timers::Timers;
 

@@ -44,6 +44,9 @@ impl LoopState {
     /// reads the clock, so a pass runs again before the check phase only if a callback or the
     /// drain read the clock (`setTimeout`, `setInterval`, `refresh`, an interval's start) past
     /// the handle's due time.
+    ///
+    /// Inlined: in a loop of yields the phase is these few tests; the passes are out of line.
+    #[inline(always)]
     fn run_timers(&self) {
         self.phase.set(Phase::Timers);
         // With the handle stopped there is nothing to compare the clock with: a loop of yields
@@ -56,6 +59,12 @@ impl LoopState {
         if self.timers.deadline.surely_before(due) {
             return;
         }
+        self.run_timer_passes();
+    }
+
+    /// The timers phase once the handle may be due: read the clock, run the passes.
+    #[inline(never)]
+    fn run_timer_passes(&self) {
         // `uv_run`: `uv__update_time(loop); uv__run_timers(loop);`
         let (anchor, now) = self.timers.deadline.read_clock();
         self.now.set(now);
@@ -74,20 +83,31 @@ impl LoopState {
 
     /// Poll phase: wait (the loop's only sleep), run the I/O callbacks, then the wakes that came
     /// from other threads.
+    ///
+    /// Inlined: in a loop of yields the phase is these few tests; the wait is out of line.
+    #[inline(always)]
     fn poll_phase(&self) {
         self.phase.set(Phase::Poll);
         // The common case of a loop of yields, tested first: the check phase has work (so the
         // timeout is zero) and no source has a waiter (so there is nothing to ask the OS).
         if !(self.immediates.has_urgent() && self.reactor.can_skip_zero_wait()) {
-            let timeout = self.poll_timeout();
-            if timeout != Some(Duration::ZERO) || !self.reactor.can_skip_zero_wait() {
-                self.bump(|s| s.os_waits += 1);
-                self.reactor.wait(timeout);
-                self.update_time();
-                self.run_io();
-            }
+            self.poll_wait();
         }
-        self.run_remote();
+        if self.remote.has_pending() {
+            self.run_remote();
+        }
+    }
+
+    /// The poll phase's wait for I/O and timers, and the I/O callbacks.
+    #[inline(never)]
+    fn poll_wait(&self) {
+        let timeout = self.poll_timeout();
+        if timeout != Some(Duration::ZERO) || !self.reactor.can_skip_zero_wait() {
+            self.bump(|s| s.os_waits += 1);
+            self.reactor.wait(timeout);
+            self.update_time();
+            self.run_io();
+        }
     }
 
     /// The poll phase's I/O callbacks: wakes each task waiting on a source the wait reported
@@ -126,6 +146,7 @@ impl LoopState {
     }
 
     /// Check phase.
+    #[inline(always)]
     fn run_check(&self) {
         self.phase.set(Phase::Check);
         self.immediates.run(self);
@@ -145,10 +166,8 @@ impl LoopState {
     }
 
     /// Polls the tasks woken from other threads, each followed by a drain.
+    #[inline(never)]
     fn run_remote(&self) {
-        if !self.remote.has_pending() {
-            return;
-        }
         let mut buf = std::mem::take(&mut *self.remote_buf.borrow_mut());
         self.remote.take_into(&mut buf);
         self.each_then_drain(&buf, |&t| self.poll_task(t), |&t| Job::Task(t));
@@ -218,9 +237,19 @@ impl LoopState {
         self.drain_queues();
     }
 
-    /// Runs one queued job; `kind` says what a plain callback is (for observers).
-    #[inline]
+    /// Runs one queued job; `kind` says what a plain callback is (for observers). A task poll,
+    /// the job of every yield and wake, is inlined into the queue's loop; the rest is not.
+    #[inline(always)]
     pub(crate) fn run_job(&self, job: Job, kind: Kind) {
+        match job {
+            Job::Task(t) => self.poll_task(t),
+            other => self.run_other_job(other, kind),
+        }
+    }
+
+    /// [`run_job`](Self::run_job) for a callback or a waker.
+    #[inline(never)]
+    fn run_other_job(&self, job: Job, kind: Kind) {
         match job {
             Job::Callback(f) => {
                 let location = f.location();

@@ -59,6 +59,7 @@ impl LoopState {
     }
 
     /// Polls a task if it still exists.
+    #[inline]
     pub(super) fn poll_task(&self, t: TaskRef) {
         if t.key == MAIN_KEY {
             if t == self.main_task.get() {
@@ -71,11 +72,9 @@ impl LoopState {
         // leaves a task that is being polled in the slab (`cancel` refuses), and the loop is not
         // dropped while it runs.
         let (task, header, location) = match self.tasks.borrow().get(t.key) {
-            Some(slot) if slot.id == t.id => (
-                slot.task.view_ptr(),
-                slot.task.header_ptr(),
-                slot.location,
-            ),
+            Some(slot) if slot.id == t.id => {
+                (slot.task.view_ptr(), slot.task.header_ptr(), slot.location)
+            }
             _ => return,
         };
         self.bump(|s| s.task_polls += 1);
@@ -118,6 +117,7 @@ impl LoopState {
 
     /// Queues the current task (or `waker`, if it is not the current task's own) to resume in
     /// the next check phase. Returns the check-phase epoch at which it will have run.
+    #[inline]
     pub(crate) fn yield_to_check(&self, waker: &Waker) -> u64 {
         let target = self.immediates.epoch.get() + 1;
         let current = self.current.get();
@@ -137,6 +137,7 @@ impl LoopState {
     }
 
     /// Polls the `block_on` future.
+    #[inline]
     pub(super) fn poll_main(&self) {
         let Some(mut fut) = self.main.take() else {
             return;

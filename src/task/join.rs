@@ -28,11 +28,7 @@ pub struct JoinHandle<T> {
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(
-        target: JoinHandleParts<T>,
-        task: TaskRef,
-        owner: Weak<LoopState>,
-    ) -> Self {
+    pub(crate) fn new(target: JoinHandleParts<T>, task: TaskRef, owner: Weak<LoopState>) -> Self {
         JoinHandle {
             target,
             task,

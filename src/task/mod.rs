@@ -275,7 +275,6 @@ impl<F: Future> ErasedTask for Task<F> {
             State::Dropping => false,
         }
     }
-
 }
 
 /// Typed access to a task's output, for its [`JoinHandle`].

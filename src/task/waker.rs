@@ -68,7 +68,11 @@ const MAX_REFS: usize = isize::MAX as usize;
 impl WakeTarget {
     /// A header with one count (its creator's) and `scheduled` set (the first poll is queued by
     /// the spawner). `dealloc` must free the allocation the header will be placed at the start of.
-    pub(crate) fn new(task: TaskRef, loop_id: u64, dealloc: unsafe fn(NonNull<WakeTarget>)) -> Self {
+    pub(crate) fn new(
+        task: TaskRef,
+        loop_id: u64,
+        dealloc: unsafe fn(NonNull<WakeTarget>),
+    ) -> Self {
         WakeTarget {
             refs: AtomicUsize::new(1),
             dealloc,
@@ -184,5 +188,9 @@ pub(crate) fn standalone_header(task: TaskRef, loop_id: u64) -> NonNull<WakeTarg
         // SAFETY: `header` came from `Box::into_raw` below, and this is the last count.
         drop(unsafe { Box::from_raw(header.as_ptr()) });
     }
-    NonNull::from(Box::leak(Box::new(WakeTarget::new(task, loop_id, dealloc_alone))))
+    NonNull::from(Box::leak(Box::new(WakeTarget::new(
+        task,
+        loop_id,
+        dealloc_alone,
+    ))))
 }

@@ -55,6 +55,7 @@ impl futures::future::FusedFuture for YieldNow {
 impl Future for YieldNow {
     type Output = ();
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         context::with_current("yield_now", |inner| match self.resume_at {
             None => {
