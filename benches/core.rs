@@ -7,11 +7,19 @@
 //!   the rest awaited (tokio only: async-executor and futures have no timers); plus our callback
 //!   API (`set_timeout` + `clear`) doing the same.
 //!
+//! `yield` and `spawn` measure the bench thread's CPU time (`support/cpu_time.rs`: all four
+//! runtimes run these on the calling thread), so that the load of a shared machine does not
+//! move the ratios; `timers` measures wall time (its sleeps are real time).
+//!
 //! Run: `cargo bench --bench core`. Figures and ratios are recorded in docs/benchmarks.md.
 
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+
+#[path = "support/cpu_time.rs"]
+mod cpu_time;
+use cpu_time::CpuTime;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
@@ -27,7 +35,7 @@ fn tokio_rt() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
     (rt, tokio::task::LocalSet::new())
 }
 
-fn yields(c: &mut Criterion) {
+fn yields(c: &mut Criterion<CpuTime>) {
     let mut g = c.benchmark_group("yield");
     g.sample_size(10).measurement_time(Duration::from_secs(3));
     for n in [100_000u32, 1_000_000] {
@@ -79,7 +87,7 @@ fn yields(c: &mut Criterion) {
     g.finish();
 }
 
-fn spawns(c: &mut Criterion) {
+fn spawns(c: &mut Criterion<CpuTime>) {
     let mut g = c.benchmark_group("spawn");
     g.sample_size(10).measurement_time(Duration::from_secs(3));
     for n in [10_000u64, 100_000] {
@@ -192,5 +200,10 @@ fn timers(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, yields, spawns, timers);
-criterion_main!(benches);
+criterion_group! {
+    name = cpu;
+    config = Criterion::default().with_measurement(CpuTime);
+    targets = yields, spawns
+}
+criterion_group!(wall, timers);
+criterion_main!(cpu, wall);

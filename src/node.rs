@@ -348,11 +348,7 @@ pub fn set_immediate(f: impl FnOnce() + 'static) -> ImmediateHandle {
 pub fn queue_microtask(f: impl FnOnce() + 'static) {
     let location = std::panic::Location::caller();
     context::with_current("queue_microtask", |inner| {
-        inner
-            .queues
-            .micro
-            .borrow_mut()
-            .push_back(Job::callback(location, f))
+        inner.queues.push_micro(Job::callback(location, f))
     })
 }
 
@@ -365,11 +361,7 @@ pub fn queue_microtask(f: impl FnOnce() + 'static) {
 pub fn next_tick(f: impl FnOnce() + 'static) {
     let location = std::panic::Location::caller();
     context::with_current("next_tick", |inner| {
-        inner
-            .queues
-            .ticks
-            .borrow_mut()
-            .push_back(Job::callback(location, f))
+        inner.queues.push_tick(Job::callback(location, f))
     })
 }
 

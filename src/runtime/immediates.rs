@@ -70,6 +70,7 @@ impl Immediates {
     }
 
     /// Runs the check phase.
+    #[inline(always)]
     pub(crate) fn run(&self, inner: &LoopState) {
         self.epoch.set(self.epoch.get() + 1);
         let n = self.queue.borrow().len();

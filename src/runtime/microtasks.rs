@@ -6,7 +6,7 @@
 //! Task polls are jobs too: a woken task is polled from the microtask queue, as a promise
 //! continuation would be.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::Location;
@@ -73,34 +73,72 @@ impl Job {
 #[derive(Default, Debug)]
 pub(crate) struct MicroQueues {
     /// `process.nextTick` callbacks, FIFO. Never borrowed while user code runs.
-    pub(crate) ticks: RefCell<VecDeque<Job>>,
+    ticks: RefCell<VecDeque<Job>>,
     /// Microtasks and woken tasks, FIFO. Never borrowed while user code runs.
-    pub(crate) micro: RefCell<VecDeque<Job>>,
+    micro: RefCell<VecDeque<Job>>,
+    /// Jobs in both queues: the drain's "anything to do?" after every callback is one load.
+    len: Cell<usize>,
 }
 
 impl MicroQueues {
     /// Whether both queues are empty.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.ticks.borrow().is_empty() && self.micro.borrow().is_empty()
+        self.len.get() == 0
+    }
+
+    /// Whether the nextTick queue is empty.
+    #[inline]
+    pub(crate) fn ticks_empty(&self) -> bool {
+        self.ticks.borrow().is_empty()
+    }
+
+    /// Queues a microtask (or a woken task).
+    #[inline]
+    pub(crate) fn push_micro(&self, job: Job) {
+        self.micro.borrow_mut().push_back(job);
+        self.len.set(self.len.get() + 1);
+    }
+
+    /// Queues microtasks, in order. (Made by the caller before: making a job may clone a
+    /// waker, which must not happen inside the borrow.)
+    pub(crate) fn extend_micro(&self, jobs: Vec<Job>) {
+        self.len.set(self.len.get() + jobs.len());
+        self.micro.borrow_mut().extend(jobs);
+    }
+
+    /// Queues a nextTick callback.
+    #[inline]
+    pub(crate) fn push_tick(&self, job: Job) {
+        self.ticks.borrow_mut().push_back(job);
+        self.len.set(self.len.get() + 1);
     }
 
     /// Pops the next nextTick job.
     #[inline]
     pub(crate) fn pop_tick(&self) -> Option<Job> {
-        self.ticks.borrow_mut().pop_front()
+        let job = self.ticks.borrow_mut().pop_front();
+        if job.is_some() {
+            self.len.set(self.len.get() - 1);
+        }
+        job
     }
 
     /// Pops the next microtask job.
     #[inline]
     pub(crate) fn pop_micro(&self) -> Option<Job> {
-        self.micro.borrow_mut().pop_front()
+        let job = self.micro.borrow_mut().pop_front();
+        if job.is_some() {
+            self.len.set(self.len.get() - 1);
+        }
+        job
     }
 
     /// Drops every queued job (loop shutdown), outside the borrows.
     pub(crate) fn clear(&self) {
         let ticks = std::mem::take(&mut *self.ticks.borrow_mut());
         let micro = std::mem::take(&mut *self.micro.borrow_mut());
+        self.len.set(0);
         drop((ticks, micro));
     }
 }

@@ -133,8 +133,10 @@ impl LoopState {
         struct Requeue<'a, T>(&'a LoopState, &'a [T], &'a dyn Fn(&T) -> Job);
         impl<T> Drop for Requeue<'_, T> {
             fn drop(&mut self) {
-                let mut micro = self.0.queues.micro.borrow_mut();
-                micro.extend(self.1.iter().map(self.2));
+                // The jobs are made first: `requeue` clones wakers, which is not done inside
+                // a borrow of the queue.
+                let jobs: Vec<Job> = self.1.iter().map(self.2).collect();
+                self.0.queues.extend_micro(jobs);
             }
         }
         for (i, item) in items.iter().enumerate() {
@@ -208,7 +210,7 @@ impl LoopState {
                     break 'drain;
                 }
             }
-            if self.queues.ticks.borrow().is_empty() {
+            if self.queues.ticks_empty() {
                 break;
             }
         }

@@ -299,7 +299,7 @@ impl LoopState {
                     .by_ref()
                     .map(|j| Job::callback(std::panic::Location::caller(), j))
                     .collect();
-                self.0.queues.micro.borrow_mut().extend(rest);
+                self.0.queues.extend_micro(rest);
             }
         }
         let jobs = self.remote.take_jobs();

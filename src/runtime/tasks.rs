@@ -7,7 +7,7 @@ impl LoopState {
     /// Queues a woken task on the microtask queue.
     #[inline]
     pub(crate) fn schedule_microtask_task(&self, task: TaskRef) {
-        self.queues.micro.borrow_mut().push_back(Job::Task(task));
+        self.queues.push_micro(Job::Task(task));
     }
 
     /// Queues a task woken on the loop's thread while the loop runs. A wake from another task or
@@ -59,7 +59,7 @@ impl LoopState {
     }
 
     /// Polls a task if it still exists.
-    #[inline]
+    #[inline(always)]
     pub(super) fn poll_task(&self, t: TaskRef) {
         if t.key == MAIN_KEY {
             if t == self.main_task.get() {
