@@ -6,7 +6,8 @@
 //! ([`ARMED`]), for the `LoopSleep`'s lifetime:
 //! - **arming**, when the `LoopSleep` is made: on the loop's thread at once (hyper makes its
 //!   sleeps there, one per request head for `header_read_timeout`), from another thread as a
-//!   job through the loop's inbox. The `Sleep` is polled once with a waker made from the shared
+//!   job through the loop's inbox. The `Sleep` (for the time left, in whole milliseconds: see
+//!   `arm`) is polled once with a waker made from the shared
 //!   state (`std::task::Wake`), so when the timers phase fires it, that waker sets `fired` and
 //!   wakes whoever polls the `LoopSleep`. No task per sleep: per sleep, one `Arc`, one timer and
 //!   a slab slot (hyper-util's `TokioTimer` is likewise one boxed timer entry per sleep);
@@ -145,7 +146,15 @@ impl Wake for Shared {
 /// On the loop's thread: starts the timer and parks its `Sleep` in [`ARMED`], unless the
 /// `LoopSleep` is already gone.
 fn arm(shared: Arc<Shared>, deadline: Instant) {
-    let mut sleep = crate::time::sleep_until(deadline);
+    // The time left, rounded up to whole milliseconds: the timer goes on Node's list for that
+    // duration (`time/lists.rs`), shared by every sleep of that length. hyper's
+    // `header_read_timeout` asks for "now + 10 s" per request head; as absolute deadlines
+    // (`sleep_until`) each made its own list and heap entry, and the heap kept a stale entry
+    // per cancelled sleep until its 10 s were up (400 000 entries at 40 000 requests/s).
+    // So a sleep ends up to a millisecond after its deadline, never before.
+    let left = deadline.saturating_duration_since(Instant::now());
+    let ms = u64::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
+    let mut sleep = crate::time::sleep(Duration::from_millis(ms));
     let waker = Waker::from(shared.clone());
     if Pin::new(&mut sleep)
         .poll(&mut Context::from_waker(&waker))
