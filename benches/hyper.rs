@@ -8,8 +8,17 @@
 //! bounded Rust client (one thread per connection, each sending `/home` back to back for the
 //! same duration). Each server runs on its own thread, one loop / one runtime.
 //!
-//! Run: `cargo bench --features hyper --bench hyper` (`HYPER_BENCH_SECS=3`,
-//! `HYPER_BENCH_NTH=200000`). docs/benchmarks.md records a run.
+//! Noise: the machine is shared, so one run of a cell says little. Each cell is measured
+//! `HYPER_BENCH_ROUNDS` times per side, the two sides interleaved (which goes first alternates),
+//! and the table gives medians, plus in how many rounds this loop was at least as good.
+//! `HYPER_BENCH_PIN=C` pins both servers (and their worker pools) to CPU `C` and `wrk` to
+//! another (`taskset`), the same for both sides.
+//!
+//! Run: `cargo bench --features hyper --bench hyper` (`HYPER_BENCH_SECS=2`,
+//! `HYPER_BENCH_ROUNDS=5`, `HYPER_BENCH_NTH=200000`, `HYPER_BENCH_PIN` unset).
+//! `HYPER_BENCH_SERVE=loop|tokio` starts only that server, prints its address and serves for
+//! `HYPER_BENCH_SECS` (to look at one side with `strace -c` or `perf`). docs/benchmarks.md
+//! records a run.
 
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -152,8 +161,16 @@ fn wrk_ms(s: &str) -> Option<f64> {
     num.parse::<f64>().ok().map(|n| n * mult)
 }
 
-fn run_wrk(addr: SocketAddr, conns: usize, secs: u64) -> Cell {
-    let out = Command::new("wrk")
+fn run_wrk(addr: SocketAddr, conns: usize, secs: u64, cpu: Option<usize>) -> Cell {
+    let mut cmd = match cpu {
+        Some(c) => {
+            let mut t = Command::new("taskset");
+            t.args(["-c", &c.to_string(), "wrk"]);
+            t
+        }
+        None => Command::new("wrk"),
+    };
+    let out = cmd
         .args([
             "-t1",
             &format!("-c{conns}"),
@@ -244,41 +261,124 @@ fn primes_load(addr: SocketAddr, nth: u32, stop: Arc<AtomicBool>) -> std::thread
     })
 }
 
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} must be a number, got `{v}`")),
+        Err(_) => default,
+    }
+}
+
+/// Pins the calling thread to CPU `cpu` (the threads it spawns afterwards inherit that:
+/// the offload pool's and `spawn_blocking`'s workers too, so the /primes work shares the
+/// server's CPU on both sides alike).
+fn pin_to(cpu: usize) {
+    // SAFETY: `set` is a plain bit set, zeroed and then filled by `CPU_SET`; the calls only
+    // read it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        let r = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        assert_eq!(
+            r,
+            0,
+            "sched_setaffinity: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// The median of `v` (the mean of the two middle values for an even count).
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// `HYPER_BENCH_SERVE=loop|tokio`: only start that server, print its address and serve for
+/// `HYPER_BENCH_SECS` seconds (for `strace -c`, `perf`, callgrind on one side at a time).
+fn serve_only(which: &str, secs: u64) {
+    let addr = match which {
+        "loop" => start_loop_server(),
+        "tokio" => start_tokio_server(),
+        _ => panic!("HYPER_BENCH_SERVE must be `loop` or `tokio`, got `{which}`"),
+    };
+    println!("listening on http://{addr}");
+    std::thread::sleep(Duration::from_secs(secs));
+}
+
 fn main() {
-    let secs: u64 = std::env::var("HYPER_BENCH_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
-    let nth: u32 = std::env::var("HYPER_BENCH_NTH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
+    let secs: u64 = env_or("HYPER_BENCH_SECS", 2);
+    let rounds: usize = env_or("HYPER_BENCH_ROUNDS", 5);
+    let nth: u32 = env_or("HYPER_BENCH_NTH", 200_000);
+    // CPU for the servers; wrk gets the other one. Off unless asked.
+    let pin: Option<usize> = std::env::var("HYPER_BENCH_PIN").ok().map(|v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("HYPER_BENCH_PIN must be a CPU number, got `{v}`"))
+    });
+    assert!(rounds > 0, "HYPER_BENCH_ROUNDS must be at least 1");
+    if let Ok(which) = std::env::var("HYPER_BENCH_SERVE") {
+        serve_only(&which, secs);
+        return;
+    }
     let wrk = Command::new("wrk").arg("--version").output().is_ok();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let wrk_cpu = pin.map(|c| if c == 0 { 1 } else { 0 });
     println!(
-        "hyper on this loop vs tokio current_thread: GET /home, {secs} s per cell, {cores} cores, \
-         client: {}",
+        "hyper on this loop vs tokio current_thread: GET /home, {rounds} rounds of {secs} s per \
+         cell and side, sides alternating first, medians; {cores} cores; client: {}; {}",
         if wrk {
             "wrk -t1 --latency"
         } else {
             "threads (wrk not installed)"
+        },
+        match (pin, wrk_cpu) {
+            (Some(s), Some(w)) if wrk => format!("servers pinned to CPU {s}, wrk to CPU {w}"),
+            (Some(s), _) => format!("servers pinned to CPU {s}"),
+            _ => "no pinning".into(),
         }
     );
     println!("with /primes: one /primes?nth={nth} at a time on the worker pool meanwhile\n");
-    println!(
-        "| conns | /primes | executor req/s | tokio req/s | ratio | executor p99 ms | tokio p99 ms |"
-    );
-    println!("|---:|---|---:|---:|---:|---:|---:|");
-    let ours = start_loop_server();
-    let theirs = start_tokio_server();
-    for conns in [1, 50, 500] {
-        for with_primes in [false, true] {
-            let mut cells = Vec::new();
-            for addr in [ours, theirs] {
+    let (ours, theirs) = {
+        // The server threads (and their worker pools) inherit the pinning; this thread's own
+        // affinity is put back afterwards.
+        if let Some(cpu) = pin {
+            pin_to(cpu);
+        }
+        let pair = (start_loop_server(), start_tokio_server());
+        if pin.is_some() {
+            // SAFETY: as in `pin_to`: a zeroed bit set filled by `CPU_SET`.
+            unsafe {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                for c in 0..cores {
+                    libc::CPU_SET(c, &mut set);
+                }
+                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            }
+        }
+        pair
+    };
+    let cells: Vec<(usize, bool)> = [1, 50, 500]
+        .into_iter()
+        .flat_map(|c| [(c, false), (c, true)])
+        .collect();
+    // samples[cell][side] = (req/s, p99 ms) per round.
+    let mut samples = vec![[Vec::new(), Vec::new()]; cells.len()];
+    for round in 0..rounds {
+        for (i, &(conns, with_primes)) in cells.iter().enumerate() {
+            // Alternate which side goes first, so neither always inherits the other's wake.
+            let order = if (round + i) % 2 == 0 { [0, 1] } else { [1, 0] };
+            for side in order {
+                let addr = [ours, theirs][side];
                 let stop = Arc::new(AtomicBool::new(false));
                 let load = with_primes.then(|| primes_load(addr, nth, stop.clone()));
                 let cell = if wrk {
-                    run_wrk(addr, conns, secs)
+                    run_wrk(addr, conns, secs, wrk_cpu)
                 } else {
                     run_threads(addr, conns, secs)
                 };
@@ -286,17 +386,31 @@ fn main() {
                 if let Some(l) = load {
                     assert!(l.join().unwrap() > 0, "no /primes finished during the run");
                 }
-                cells.push(cell);
+                samples[i][side].push((cell.rps, cell.p99_ms));
             }
-            println!(
-                "| {conns} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} |",
-                if with_primes { "yes" } else { "no" },
-                cells[0].rps,
-                cells[1].rps,
-                cells[0].rps / cells[1].rps,
-                cells[0].p99_ms,
-                cells[1].p99_ms
-            );
         }
+        eprintln!("round {} of {rounds} done", round + 1);
+    }
+    println!(
+        "| conns | /primes | executor req/s | tokio req/s | ratio | executor p99 ms | tokio p99 ms \
+         | rounds ahead (req/s, p99) |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    for (i, &(conns, with_primes)) in cells.iter().enumerate() {
+        let [a, b] = &samples[i];
+        let rps = |v: &Vec<(f64, f64)>| median(&mut v.iter().map(|s| s.0).collect::<Vec<_>>());
+        let p99 = |v: &Vec<(f64, f64)>| median(&mut v.iter().map(|s| s.1).collect::<Vec<_>>());
+        let rps_ahead = a.iter().zip(b).filter(|(x, y)| x.0 >= y.0).count();
+        let p99_ahead = a.iter().zip(b).filter(|(x, y)| x.1 <= y.1).count();
+        println!(
+            "| {conns} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {rps_ahead}/{rounds}, \
+             {p99_ahead}/{rounds} |",
+            if with_primes { "yes" } else { "no" },
+            rps(a),
+            rps(b),
+            rps(a) / rps(b),
+            p99(a),
+            p99(b),
+        );
     }
 }

@@ -201,6 +201,37 @@ fn dropping_a_sleep_on_the_loop_cancels_its_timer() {
     });
 }
 
+/// A sleep made off the loop is armed by a job on the loop; dropped before that job ran, the
+/// job must not start its timer (a 60 s timer would keep `run` going), and one made and awaited
+/// off the loop fires.
+#[test]
+fn sleeps_made_on_another_thread_are_armed_and_cancelled_by_the_loop() {
+    bounded(20, || {
+        let ev = EventLoop::new();
+        let timer = LoopTimer::with_spawner(ev.block_on(async { executor::spawner() }));
+        let t = timer.clone();
+        std::thread::spawn(move || drop(t.sleep_until(Instant::now() + Duration::from_secs(60))))
+            .join()
+            .unwrap();
+        let start = Instant::now();
+        ev.run(|| {});
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "a dropped sleep's timer was started"
+        );
+        let t = timer.clone();
+        let waiter = std::thread::spawn(move || {
+            futures::executor::block_on(t.sleep_until(Instant::now() + Duration::from_millis(2)))
+        });
+        // The sleep keeps the loop alive from its arming on; `run` returns once it fired.
+        while !waiter.is_finished() {
+            ev.run(|| {});
+            std::thread::yield_now();
+        }
+        waiter.join().unwrap();
+    });
+}
+
 /// The adapter both ways, over an in-memory stream: `futures` → hyper (`put_slice`) → `futures`.
 #[test]
 fn the_io_adapter_round_trips_bytes() {

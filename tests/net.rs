@@ -217,3 +217,83 @@ fn a_listener_with_a_waiter_keeps_run_going_until_served() {
     });
     assert_eq!(served, Some(vec![Ok(())]));
 }
+
+/// Readiness is tracked edge-triggered (`io/reactor.rs`): a read that moves fewer bytes than
+/// asked marks the stream drained, and the next read waits for an edge. When the data and the
+/// peer's FIN came together, no edge follows, so the end of the stream must still be seen: the
+/// "closed" readiness is sticky. Both orders: the read before any poll phase saw the socket,
+/// and after one dispatched its event.
+#[test]
+fn a_short_read_just_before_the_end_of_stream_still_sees_the_end() {
+    for wait_first in [false, true] {
+        let got = bounded(10, move || {
+            executor::block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = listener.local_addr().unwrap();
+                let (sent_tx, sent_rx) = std::sync::mpsc::channel();
+                let peer = thread::spawn(move || {
+                    let mut s = std::net::TcpStream::connect(addr).unwrap();
+                    s.write_all(b"hello").unwrap();
+                    drop(s); // FIN right behind the data
+                    sent_tx.send(()).unwrap();
+                });
+                let (mut conn, _) = listener.accept().await.unwrap();
+                // Blocks the loop until both are in the kernel (bounded by `bounded`).
+                sent_rx.recv().unwrap();
+                if wait_first {
+                    // A poll phase reports the data and the FIN before the first read.
+                    executor::time::sleep(Duration::from_millis(1)).await;
+                }
+                let mut buf = [0; 1024];
+                let n = conn.read(&mut buf).await.unwrap();
+                let end = conn.read(&mut buf).await.unwrap();
+                peer.join().unwrap();
+                (n, end)
+            })
+        });
+        assert_eq!(got, (5, 0), "wait_first: {wait_first}");
+    }
+}
+
+/// A drained stream (a short read) is woken by the next data, and a writer that filled the
+/// send buffer (a short write, then "would block") by the room the peer's reads make.
+#[test]
+fn drained_directions_are_woken_by_the_next_edge() {
+    const BIG: usize = 8 << 20;
+    let (first, second, written) = bounded(20, || {
+        executor::block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+            let peer = thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                s.write_all(b"a").unwrap();
+                go_rx.recv().unwrap();
+                s.write_all(b"b").unwrap();
+                // Then read slowly: 8 MiB in 64 KiB reads, each after a short pause, so the
+                // loop's writer meets a full send buffer again and again.
+                let mut total = 0;
+                let mut buf = vec![0; 64 << 10];
+                while total < BIG {
+                    thread::sleep(Duration::from_micros(200));
+                    let n = s.read(&mut buf).unwrap();
+                    assert!(n > 0, "the stream ended after {total} bytes");
+                    total += n;
+                }
+                total
+            });
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut buf = [0; 16];
+            let first = conn.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..first], b"a");
+            // Drained now; the peer writes only after this.
+            go_tx.send(()).unwrap();
+            let second = conn.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..second], b"b");
+            conn.write_all(&vec![7; BIG]).await.unwrap();
+            (first, second, peer.join().unwrap())
+        })
+    });
+    assert_eq!((first, second, written), (1, 1, BIG));
+}

@@ -9,18 +9,21 @@
 //!
 //! # I/O sources
 //! Ground rules:
-//! - A source is added to the poller once, with no interest, when its socket is wrapped
-//!   ([`Reactor::register`]), under its key in the slab of sources; it is deleted from the poller
-//!   ([`Reactor::deregister`]) before its descriptor is closed (the `net` types own both and
-//!   drop the registration first).
-//! - The poller is in oneshot mode (polling's default): an event disarms the whole descriptor.
-//!   The kernel's interest is kept equal to the waiters: a reader waker ⇔ readable interest, a
-//!   writer waker ⇔ writable interest. [`Reactor::wait_for`] arms with `modify` when it stores the
-//!   first waker of a direction; [`Reactor::dispatch`] takes the wakers an event satisfied and
-//!   re-arms for those left. No user code runs between the wait and the dispatch, so wherever user
-//!   code can look, the equality holds.
-//! - `modify` makes epoll check readiness again, so a socket that became ready between the failed
-//!   read and the arming still reports an event: no wake is lost.
+//! - A source is added to the poller once, edge-triggered for both directions, when its socket
+//!   is wrapped ([`Reactor::register`]), under its key in the slab of sources; it is deleted
+//!   from the poller ([`Reactor::deregister`]) before its descriptor is closed (the `net` types
+//!   own both and drop the registration first).
+//! - **Readiness is kept here** (tokio's `ScheduledIo`, mio's edge-triggered registration): each
+//!   source has a readable and a writable bit, set by the events [`Reactor::dispatch`] hands
+//!   out, cleared by the socket code when an operation finds the direction drained (it would
+//!   block, or a read or write moved fewer bytes than asked: the kernel's buffer is then empty,
+//!   or full). An operation on a direction that is not ready skips its system call and waits.
+//!   No wake is lost: an edge that comes after the operation that drained the direction stays in
+//!   the kernel's ready list until the next wait reports it, and between a wait and its
+//!   dispatch no user code runs. The end of the stream, a hang-up or an error sets a sticky
+//!   "closed" bit for the direction, never cleared: a short read before the end is reached must
+//!   not make the next read (which would see the end) wait for an edge that will not come.
+//!   A socket starts ready both ways, so its first operation is always tried.
 //! - One reader and one writer waker per source: a second waiter in the same direction replaces
 //!   the first (as with tokio's `poll_read_ready`).
 //! - **Liveness**: a source with a waiter is a referenced handle. The counts returned by
@@ -53,10 +56,26 @@ pub(crate) enum Direction {
 /// The tasks waiting on one source.
 #[derive(Default)]
 struct Waiters {
-    /// Woken when the source is readable. `Some` ⇔ the kernel has readable interest.
+    /// Woken when the source becomes readable.
     reader: Option<Waker>,
-    /// Woken when the source is writable. `Some` ⇔ the kernel has writable interest.
+    /// Woken when the source becomes writable.
     writer: Option<Waker>,
+}
+
+/// A source's readiness bits (see the module docs).
+const READABLE: u8 = 1;
+const WRITABLE: u8 = 2;
+const READ_CLOSED: u8 = 4;
+const WRITE_CLOSED: u8 = 8;
+
+impl Direction {
+    /// The readiness bit of this direction, and its sticky "closed" bit.
+    fn bits(self) -> (u8, u8) {
+        match self {
+            Direction::Read => (READABLE, READ_CLOSED),
+            Direction::Write => (WRITABLE, WRITE_CLOSED),
+        }
+    }
 }
 
 impl Waiters {
@@ -71,9 +90,10 @@ pub(crate) struct Source {
     fd: RawFd,
     /// Its key in the slab and in the poller's events.
     key: usize,
-    /// Who waits for readiness (see the module docs: equal to the kernel's interest). Never
-    /// borrowed while a waker is cloned, woken or dropped.
+    /// Who waits for readiness. Never borrowed while a waker is cloned, woken or dropped.
     waiters: RefCell<Waiters>,
+    /// `READABLE | WRITABLE | READ_CLOSED | WRITE_CLOSED` bits (see the module docs).
+    readiness: Cell<u8>,
 }
 
 impl Source {
@@ -94,6 +114,7 @@ impl fmt::Debug for Source {
             .field("key", &self.key)
             .field("reader", &w.reader.is_some())
             .field("writer", &w.writer.is_some())
+            .field("readiness", &self.readiness.get())
             .finish()
     }
 }
@@ -106,7 +127,7 @@ pub(crate) struct Reactor {
     pub(crate) poller: Arc<OsPoller>,
     /// Registered sources by key. Never borrowed while a waker is woken or dropped.
     sources: RefCell<Slab<Rc<Source>>>,
-    /// Number of sources with at least one waiter (= armed in the kernel).
+    /// Number of sources with at least one waiter.
     waiting: Cell<usize>,
     /// The events of the last wait, until dispatched.
     ready: RefCell<Vec<Ready>>,
@@ -134,8 +155,10 @@ impl Reactor {
         })
     }
 
-    /// Whether a zero-timeout poll can be skipped: no source is armed, so only notifications
-    /// could be reported, and the remote queue's length already tells those.
+    /// Whether a zero-timeout poll can be skipped: no task waits on a source, so an event could
+    /// only set a readiness bit nobody is waiting for (the edge then stays in the kernel until
+    /// a wait that matters reports it), and the remote queue's length already tells
+    /// notifications.
     #[inline]
     pub(crate) fn can_skip_zero_wait(&self) -> bool {
         self.waiting.get() == 0
@@ -152,7 +175,8 @@ impl Reactor {
         self.poller.wait(timeout, &mut ready);
     }
 
-    /// Registers `fd`, with no interest yet.
+    /// Registers `fd` (edge-triggered, both directions), ready both ways until an operation
+    /// finds otherwise.
     ///
     /// # Safety
     /// `fd` must stay open until the returned source is passed to
@@ -168,19 +192,30 @@ impl Reactor {
             fd,
             key,
             waiters: RefCell::default(),
+            readiness: Cell::new(READABLE | WRITABLE),
         });
         entry.insert(source.clone());
         Ok(source)
     }
 
-    /// Makes `waker` the waiter of `source` for `dir`, arming the kernel's interest if needed.
-    /// Returns the change in the number of sources with a waiter (for the keep-alive count).
-    pub(crate) fn wait_for(
-        &self,
-        source: &Source,
-        dir: Direction,
-        waker: &Waker,
-    ) -> io::Result<isize> {
+    /// Whether an operation in `dir` may succeed: the direction is ready, or closed.
+    #[inline]
+    pub(crate) fn is_ready(&self, source: &Source, dir: Direction) -> bool {
+        let (ready, closed) = dir.bits();
+        source.readiness.get() & (ready | closed) != 0
+    }
+
+    /// Records that `dir` is drained (an operation would block, or moved fewer bytes than
+    /// asked); the next event for it sets it again. A closed direction stays closed.
+    #[inline]
+    pub(crate) fn clear_ready(&self, source: &Source, dir: Direction) {
+        let (ready, _) = dir.bits();
+        source.readiness.set(source.readiness.get() & !ready);
+    }
+
+    /// Makes `waker` the waiter of `source` for `dir` (call it when `dir` is not ready). Returns
+    /// the change in the number of sources with a waiter (for the keep-alive count).
+    pub(crate) fn wait_for(&self, source: &Source, dir: Direction, waker: &Waker) -> isize {
         {
             let w = source.waiters.borrow();
             let slot = match dir {
@@ -188,7 +223,7 @@ impl Reactor {
                 Direction::Write => &w.writer,
             };
             if slot.as_ref().is_some_and(|old| old.will_wake(waker)) {
-                return Ok(0);
+                return 0;
             }
         }
         // Cloned with no borrow held: a waker's clone may run any code, this source's too.
@@ -199,25 +234,11 @@ impl Reactor {
             Direction::Read => &mut w.reader,
             Direction::Write => &mut w.writer,
         };
-        if slot.is_some() {
-            // Already armed in this direction: only the waiter changes.
-            let old = slot.replace(waker);
-            drop(w);
-            drop(old);
-            return Ok(0);
-        }
-        *slot = Some(waker);
-        let (r, wr) = (w.reader.is_some(), w.writer.is_some());
-        if let Err(e) = self.poller.modify(source.fd(), source.key, r, wr) {
-            let mine = match dir {
-                Direction::Read => w.reader.take(),
-                Direction::Write => w.writer.take(),
-            };
-            drop(w);
-            drop(mine);
-            return Err(e);
-        }
-        Ok(self.count_change(was_waiting, true))
+        let old = slot.replace(waker);
+        drop(w);
+        // Dropped with no borrow held, as above.
+        drop(old);
+        self.count_change(was_waiting, true)
     }
 
     /// Removes `source` from the poller and the slab and drops its waiters. Returns the change
@@ -240,8 +261,8 @@ impl Reactor {
         delta
     }
 
-    /// Takes the wakers that the last wait's events satisfied into `out`, and re-arms each
-    /// source for the waiters left. Returns the change in the number of sources with a waiter.
+    /// Records the last wait's events in the sources' readiness and takes the wakers they
+    /// satisfied into `out`. Returns the change in the number of sources with a waiter.
     pub(crate) fn dispatch(&self, out: &mut Vec<Waker>) -> isize {
         let mut ready = std::mem::take(&mut *self.ready.borrow_mut());
         let mut delta = 0;
@@ -249,28 +270,24 @@ impl Reactor {
             let Some(source) = self.sources.borrow().get(ev.key).cloned() else {
                 continue;
             };
+            let mut bits = source.readiness.get();
+            for (on, bit) in [
+                (ev.readable, READABLE),
+                (ev.writable, WRITABLE),
+                (ev.read_closed, READ_CLOSED),
+                (ev.write_closed, WRITE_CLOSED),
+            ] {
+                if on {
+                    bits |= bit;
+                }
+            }
+            source.readiness.set(bits);
             let mut w = source.waiters.borrow_mut();
             let was_waiting = w.any();
-            if ev.readable {
+            if bits & (READABLE | READ_CLOSED) != 0 {
                 out.extend(w.reader.take());
             }
-            if ev.writable {
-                out.extend(w.writer.take());
-            }
-            // Oneshot: the event disarmed the descriptor; re-arm for the waiters it did not
-            // satisfy. If that fails, wake them too: their next attempt reports the error.
-            if w.any()
-                && self
-                    .poller
-                    .modify(
-                        source.fd(),
-                        source.key,
-                        w.reader.is_some(),
-                        w.writer.is_some(),
-                    )
-                    .is_err()
-            {
-                out.extend(w.reader.take());
+            if bits & (WRITABLE | WRITE_CLOSED) != 0 {
                 out.extend(w.writer.take());
             }
             let now_waiting = w.any();

@@ -4,6 +4,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,50 @@ pub(super) enum ListKey {
     Duration(Duration),
     /// A timer with its own list (absolute deadline or burst interval), by timer uid.
     Own(u64),
+}
+
+/// The hasher of [`TimerLists::by_key`]: rustc's `FxHasher` (a rotate, xor and multiply per
+/// word). `std`'s default, SipHash-1-3, cost about 300 instructions per lookup here, and a
+/// sleep with its own list (every `sleep_until`, so every hyper `header_read_timeout`) makes
+/// three lookups: a tenth of a whole hyper request's user-space instructions (callgrind, see
+/// docs/benchmarks.md). The keys are durations and timer ids the program chose, not input an
+/// attacker picks to collide, so SipHash's flooding resistance buys nothing here.
+#[derive(Default, Clone, Copy)]
+pub(super) struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    #[inline]
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    #[inline]
+    fn write_isize(&mut self, n: isize) {
+        self.write_u64(n as u64);
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// One list of timers, sorted by due time (Node's `TimersList`).
@@ -49,7 +94,7 @@ impl List {
 #[derive(Default)]
 pub(super) struct TimerLists {
     /// List slot by key (Node's `timerListMap`).
-    pub(super) by_key: HashMap<ListKey, usize>,
+    pub(super) by_key: HashMap<ListKey, usize, BuildHasherDefault<KeyHasher>>,
     /// The lists.
     pub(super) lists: Slab<List>,
     /// `(expiry, list id, slot)`, earliest first (Node's `timerListQueue`). Stale entries are

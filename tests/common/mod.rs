@@ -119,6 +119,11 @@ pub fn busy(d: std::time::Duration) {
 /// already, and never a stale binary when it has not, as with `cargo test --test NAME`). Fails
 /// the test if it cannot be built.
 pub fn example(name: &str) -> std::path::PathBuf {
+    example_with_features(name, &[])
+}
+
+/// [`example`], built with these cargo features (an example that requires them).
+pub fn example_with_features(name: &str, features: &[&str]) -> std::path::PathBuf {
     // This test runs from <target>/<profile>/deps; examples live in <target>/<profile>/examples.
     let exe = std::env::current_exe().expect("the test's own path");
     let profile_dir = exe
@@ -129,6 +134,9 @@ pub fn example(name: &str) -> std::path::PathBuf {
     let mut build = std::process::Command::new(cargo);
     build.args(["build", "--quiet", "--example", name, "--manifest-path"]);
     build.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
+    if !features.is_empty() {
+        build.args(["--features", &features.join(",")]);
+    }
     if !cfg!(debug_assertions) {
         build.arg("--release");
     }

@@ -103,8 +103,9 @@ impl Registration {
         })
     }
 
-    /// Runs `op` until it does not say "would block"; when it does, registers the task's waker
-    /// for `dir` and returns `Pending` (the poll phase wakes the task when the socket is ready).
+    /// Runs `op` until it does not say "would block"; when it does (or `dir` is already known
+    /// to be drained, see `reactor.rs`: then `op` is not run), registers the task's waker for
+    /// `dir` and returns `Pending` (the poll phase wakes the task when the socket is ready).
     /// When `dir`'s batch of this loop iteration is over ([`IO_BUDGET`] operations, or
     /// [`IO_BUDGET_TIME`]), returns `Pending` without running `op`, and the task resumes in the
     /// check phase of a later iteration (see the module docs).
@@ -114,7 +115,20 @@ impl Registration {
         cx: &mut Context<'_>,
         op: impl FnMut() -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        self.poll_io_with(dir, cx, op, true)
+        self.poll_io_with(dir, cx, op, true, |_| false)
+    }
+
+    /// [`poll_io`](Self::poll_io) for a read or write of `len` bytes: one that moves fewer
+    /// (but some) also marks `dir` drained, as tokio's `PollEvented::poll_read` does, so the
+    /// next attempt waits for the next edge instead of making a system call that would block.
+    pub(crate) fn poll_io_len(
+        &self,
+        dir: Direction,
+        cx: &mut Context<'_>,
+        len: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        self.poll_io_with(dir, cx, op, true, |&n| n > 0 && n < len)
     }
 
     /// [`poll_io`](Self::poll_io) without the budget, for `accept`: libuv's `uv__server_io`
@@ -126,7 +140,7 @@ impl Registration {
         cx: &mut Context<'_>,
         op: impl FnMut() -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        self.poll_io_with(dir, cx, op, false)
+        self.poll_io_with(dir, cx, op, false, |_| false)
     }
 
     fn poll_io_with<R>(
@@ -135,6 +149,7 @@ impl Registration {
         cx: &mut Context<'_>,
         mut op: impl FnMut() -> io::Result<R>,
         budget: bool,
+        drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {
         let Some(inner) = self.inner.upgrade() else {
             return Poll::Ready(Err(io::Error::other(
@@ -160,11 +175,18 @@ impl Registration {
                 return Poll::Pending;
             }
         }
-        loop {
+        let reactor = &inner.reactor;
+        // Known drained: no system call, wait for the next edge.
+        while reactor.is_ready(&self.source, dir) {
             match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    reactor.clear_ready(&self.source, dir);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 r => {
+                    if r.as_ref().is_ok_and(&drained) {
+                        reactor.clear_ready(&self.source, dir);
+                    }
                     s.ops += 1;
                     spent.set(s);
                     return Poll::Ready(r);
@@ -175,13 +197,8 @@ impl Registration {
             iteration,
             ..Spent::default()
         });
-        match inner.reactor.wait_for(&self.source, dir, cx.waker()) {
-            Ok(delta) => {
-                inner.add_keep_alive(delta);
-                Poll::Pending
-            }
-            Err(e) => Poll::Ready(Err(e)),
-        }
+        inner.add_keep_alive(reactor.wait_for(&self.source, dir, cx.waker()));
+        Poll::Pending
     }
 }
 

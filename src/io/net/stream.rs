@@ -157,7 +157,7 @@ impl TcpStream {
 
     fn poll_read_priv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         self.registration
-            .poll_io(Direction::Read, cx, || (&self.socket).read(buf))
+            .poll_io_len(Direction::Read, cx, buf.len(), || (&self.socket).read(buf))
     }
 
     fn poll_read_vectored_priv(
@@ -165,13 +165,17 @@ impl TcpStream {
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.registration
-            .poll_io(Direction::Read, cx, || (&self.socket).read_vectored(bufs))
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.registration.poll_io_len(Direction::Read, cx, len, || {
+            (&self.socket).read_vectored(bufs)
+        })
     }
 
     fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.registration
-            .poll_io(Direction::Write, cx, || (&self.socket).write(buf))
+            .poll_io_len(Direction::Write, cx, buf.len(), || {
+                (&self.socket).write(buf)
+            })
     }
 
     fn poll_write_vectored_priv(
@@ -179,8 +183,11 @@ impl TcpStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        let len = bufs.iter().map(|b| b.len()).sum();
         self.registration
-            .poll_io(Direction::Write, cx, || (&self.socket).write_vectored(bufs))
+            .poll_io_len(Direction::Write, cx, len, || {
+                (&self.socket).write_vectored(bufs)
+            })
     }
 
     /// `poll_close`: shuts the write half down (the peer reads end of stream).
