@@ -2,6 +2,7 @@
 //! single-threaded workloads: on a shared machine, wall time also counts the time other
 //! processes held the core, and moves by up to 2x between runs; the thread's own CPU time does
 //! not count that. Every runtime compared this way runs the workload on the bench thread.
+//! (`libc` is a dependency of the crate already.)
 
 use criterion::Throughput;
 use criterion::measurement::{Measurement, ValueFormatter};
