@@ -85,6 +85,9 @@ struct Recorder {
     /// stamped with the loop time: a chunk that opened at `t` and ends at `t` then merges into
     /// it (`chunk_start`'s fast path).
     merging_at: Cell<Option<u64>>,
+    /// Chunks merged by that fast path. Each also closed a gap with no tick in it, which is
+    /// added to `between` at the end (not per chunk: the fast path is one increment).
+    fast_merged: Cell<u64>,
 }
 
 impl Recorder {
@@ -141,9 +144,7 @@ impl ChunkObserver for Recorder {
             && self.chunk_open.get() == Some(loop_at)
             && self.ticks_at_chunk_start.get() == ticks
         {
-            self.merged.set(self.merged.get() + 1);
-            let (_, hi, sum, n) = self.between.get();
-            self.between.set((0, hi, sum, n + 1));
+            self.fast_merged.set(self.fast_merged.get() + 1);
             return;
         }
         self.chunk_start_slow(loop_at, ticks);
@@ -223,6 +224,7 @@ impl TickProbe {
             precise: Cell::new(true),
             last_loop: Cell::new((start, 0)),
             merging_at: Cell::new(None),
+            fast_merged: Cell::new(0),
         });
         let r = rec.clone();
         let ticker = meter::start(
@@ -257,7 +259,12 @@ impl TickProbe {
         let rec = &self.rec;
         let tick_at = rec.tick_at.take();
         let chunks = rec.chunks.take();
-        let (b_min, b_max, b_sum, b_gaps) = rec.between.get();
+        let (mut b_min, b_max, b_sum, mut b_gaps) = rec.between.get();
+        let fast = rec.fast_merged.get();
+        if fast > 0 {
+            b_min = 0;
+            b_gaps += fast;
+        }
         let period_ns = self.config.period.as_nanos().max(1) as u64;
         let ticks = tick_at.len() as u64;
         let ideal = end / period_ns;
@@ -270,7 +277,7 @@ impl TickProbe {
         // Three order statistics in O(n) (a yield per unit of work makes hundreds of thousands
         // of chunks; sorting them would cost more than the run's loop bookkeeping).
         // The merged chunks are zero-length: the first `merged` of the sorted durations.
-        let merged = rec.merged.get() as usize;
+        let merged = (rec.merged.get() + fast) as usize;
         let count = chunks.len() + merged;
         let mut durs: Vec<u64> = chunks.iter().map(|(s, e)| e - s).collect();
         let mut pct = |q: f64| -> Duration {

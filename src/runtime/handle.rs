@@ -121,9 +121,7 @@ impl EventLoop {
         let inner = &self.inner;
         let _enter = context::enter(inner, api);
         let out = Cell::new(None);
-        let mut wrapper = pin!(async {
-            out.set(Some(fut.await));
-        });
+        let mut wrapper = pin!(StoreOutput { fut, out: &out });
         let dyn_fut: Pin<&mut dyn Future<Output = ()>> = wrapper.as_mut();
         // SAFETY: the erased reference is stored in `inner.main` only until `MainGuard` drops,
         // which happens before `wrapper` (declared earlier, so dropped later) goes out of scope,
@@ -287,6 +285,7 @@ pub fn spawner() -> super::Spawner {
 /// # Panics
 /// If no loop is running on this thread.
 #[track_caller]
+#[inline]
 pub fn loop_time() -> Instant {
     context::with_current("loop_time", LoopState::loop_time)
 }
@@ -298,6 +297,33 @@ pub fn loop_time() -> Instant {
 #[track_caller]
 pub fn loop_stats() -> LoopStats {
     context::with_current("loop_stats", |inner| inner.stats.get())
+}
+
+pin_project_lite::pin_project! {
+    /// The `block_on` future as the loop polls it: `fut`, its output stored in `out` (so the
+    /// loop sees a `Future<Output = ()>`). A plain struct rather than an `async` block: it is
+    /// polled on every resume of the main future, and has no state of its own to dispatch on.
+    struct StoreOutput<'a, F: Future> {
+        #[pin]
+        fut: F,
+        out: &'a Cell<Option<F::Output>>,
+    }
+}
+
+impl<F: Future> Future for StoreOutput<'_, F> {
+    type Output = ();
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        match this.fut.poll(cx) {
+            Poll::Ready(v) => {
+                this.out.set(Some(v));
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 #[cfg(test)]
