@@ -397,3 +397,36 @@ impl ProbeReport {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Chunks that open and end at one loop time merge (the fast path after the first); the
+    /// report still counts each of them, and each gap before one, with no tick in it.
+    #[test]
+    fn merged_chunks_are_counted_with_their_gaps() {
+        let report = crate::block_on(async {
+            // A period far longer than the test: no tick runs, and the loop time stays put
+            // (nothing here reads the clock into it).
+            let probe = TickProbe::start(ProbeConfig::every(Duration::from_secs(3600)));
+            let obs = probe.observer();
+            obs.chunk_start();
+            for _ in 0..100 {
+                obs.chunk_end();
+                obs.chunk_start();
+            }
+            probe.finish()
+        });
+        // 100 zero-length chunks (one recorded, 99 merged) and the open one closed by `finish`.
+        assert_eq!(report.chunks, 101);
+        assert_eq!(report.ticks, 0);
+        assert_eq!(
+            (report.between_min, report.between_max),
+            (0, 0),
+            "no tick between chunks"
+        );
+        assert_eq!(report.between_mean, 0.0);
+        assert_eq!(report.chunk_p50, Duration::ZERO);
+    }
+}
