@@ -55,12 +55,23 @@ pub(crate) struct Immediates {
     pub(crate) epoch: Cell<u64>,
 }
 
+/// Makes room for one more entry (out of line: the push itself stays small).
+#[cold]
+#[inline(never)]
+fn grow(queue: &mut VecDeque<CheckEntry>) {
+    queue.reserve(1);
+}
+
 impl Immediates {
     /// Queues a yielded task or waker.
     #[inline]
     pub(crate) fn push_job(&self, job: Job) {
         self.jobs.set(self.jobs.get() + 1);
-        self.queue.borrow_mut().push_back(CheckEntry::Job(job));
+        let mut queue = self.queue.borrow_mut();
+        if queue.len() == queue.capacity() {
+            grow(&mut queue);
+        }
+        queue.push_back(CheckEntry::Job(job));
     }
 
     /// Whether the poll phase must not sleep because the check phase has work.
