@@ -1,7 +1,7 @@
 //! Tasks: spawned futures, their join handles, and how the loop polls them.
 //!
 //! # Implementation
-//! A task is one allocation, `Task<F>`, as in async-task: the [`WakeTarget`] header (the
+//! A task is one allocation, `Task<F>`, as in async-task: the `WakeTarget` header (the
 //! thread-safe part its [`Waker`] points at, with the allocation's reference count; see
 //! `waker.rs`), then the future (later its output) and the join state. The loop's task slab holds
 //! one count until the task finishes or is aborted, the [`JoinHandle`] another, each waker one
