@@ -427,6 +427,10 @@ mod tests {
             "no tick between chunks"
         );
         assert_eq!(report.between_mean, 0.0);
-        assert_eq!(report.chunk_p50, Duration::ZERO);
+        // Under Miri a chunk here takes about a millisecond, so the probe rightly stamps every
+        // one with the clock (chunks of 20 us or more are `precise`) and none merges.
+        if !cfg!(miri) {
+            assert_eq!(report.chunk_p50, Duration::ZERO, "{:?}", report.chunk_spans);
+        }
     }
 }
