@@ -77,8 +77,8 @@ impl LoopState {
     fn poll_spawned(&self, t: TaskRef) {
         // Copies of the slab's pointers, no count taken: the slab keeps the task alive until
         // `remove_task` below. While the task is polled nothing else removes it: `abort_task`
-        // leaves a task that is being polled in the slab (`cancel` refuses), and the loop is not
-        // dropped while it runs.
+        // never removes the task being polled (`current`; not even once it is `Done`, when the
+        // code run by `finish` aborts it), and the loop is not dropped while it runs.
         let (task, header, location) = match self.tasks.borrow().get(t.key) {
             Some(slot) if slot.id == t.id => {
                 (slot.task.view_ptr(), slot.task.header_ptr(), slot.location)
@@ -111,14 +111,18 @@ impl LoopState {
 
     /// Aborts a task (see [`JoinHandle::abort`]).
     pub(crate) fn abort_task(&self, t: TaskRef) {
+        // A counted reference (aborts are rare): `cancel` runs user code (the future's
+        // destructor, the join waker), which may abort the task again and so remove it from
+        // the slab, and drop its handle.
         let task = match self.tasks.borrow().get(t.key) {
-            Some(slot) if slot.id == t.id => slot.task.view_ptr(),
+            Some(slot) if slot.id == t.id => slot.task.clone(),
             _ => return,
         };
-        // SAFETY: the slab's count keeps the task alive until `remove_task`; the future's
-        // destructor (user code, run by `cancel`) cannot remove it meanwhile: a second abort
-        // finds it `Dropping`, and `cancel` refuses.
-        if unsafe { task.as_ref() }.cancel() {
+        let finished = task.cancel();
+        // The task being polled (it aborts itself, or code its completion runs does: a detached
+        // output's destructor, its join waker) stays in the slab: `poll_spawned` holds an
+        // uncounted pointer to it, and removes it once the poll returns.
+        if finished && !std::ptr::eq(self.current.get(), task.header_ptr().as_ptr()) {
             self.remove_task(t);
         }
     }

@@ -166,7 +166,12 @@ impl<F: Future> Task<F> {
             unsafe { ptr::write(self.stage.get(), Stage::Finished(result)) };
         }
         if let Some(w) = self.join_waker.take() {
-            w.wake();
+            // A foreign waker's wake is user code: its panic is caught (the hook has reported
+            // it), as tokio's `Harness::complete` does, so that it does not unwind out of the
+            // loop past the task's removal.
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| w.wake())) {
+                drop_contained(payload);
+            }
         }
     }
 

@@ -48,6 +48,19 @@ impl<D: ?Sized> TaskPtr<D> {
     }
 }
 
+impl<D: ?Sized> Clone for TaskPtr<D> {
+    /// One more count (an atomic increment), for code that runs user code with the task and
+    /// must keep it alive whatever that code drops.
+    fn clone(&self) -> Self {
+        // SAFETY: this count keeps the header alive while `self` is borrowed.
+        unsafe { self.header.as_ref() }.retain();
+        TaskPtr {
+            view: self.view,
+            header: self.header,
+        }
+    }
+}
+
 impl<D: ?Sized> Deref for TaskPtr<D> {
     type Target = D;
 
