@@ -1555,3 +1555,46 @@ fn a_panicking_join_waker_does_not_unwind_out_of_the_loop() {
     assert!(!ev.is_alive(), "the finished task left the slab");
     assert_eq!(ev.block_on(h).unwrap(), 5);
 }
+
+/// The same through `abort_task`: aborting a pending task wakes its joiner from `finish`, and
+/// that wake aborts again and drops the handle: the task is freed under `finish`, `cancel` and
+/// `abort_task` (Miri: deallocation under a protected reference).
+#[test]
+#[ignore = "review finding 1: the task is freed under abort_task; fails under Miri"]
+fn a_join_waker_woken_by_an_abort_that_aborts_again_and_drops_the_handle() {
+    let ev = EventLoop::new();
+    let mut h = ev.spawn(std::future::pending::<u32>());
+    let abort = h.abort_handle();
+    ev.block_on(yield_now());
+    let waker = Waker::from(Arc::new(DropsTheHandleOnWake));
+    assert!(
+        Pin::new(&mut h)
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+    );
+    drop(waker);
+    HANDLE.with(|slot| *slot.borrow_mut() = Some(h));
+    // On the running loop, an `AbortHandle` aborts at once (off it, it queues a job).
+    ev.block_on(async { abort.abort() });
+    assert!(HANDLE.with(|slot| slot.borrow().is_none()), "the waker ran");
+    assert!(!ev.is_alive());
+}
+
+/// A forgotten handle keeps its count for ever: the task leaks, and its output is never dropped
+/// (in particular not by a waker on another thread letting go of what it thinks is the last
+/// count).
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "leaks a task on purpose (Miri's leak check would report it)"
+)]
+fn a_forgotten_handle_leaks_its_task_and_output() {
+    let (drops, holder) = (drops(), WakerHolder::start());
+    let ev = EventLoop::new();
+    let h = escaping_waker_task(&ev, &drops, &holder, true);
+    ev.run(|| {});
+    std::mem::forget(h);
+    drop(ev);
+    assert_eq!(holder.release().expect("no drop on the holder"), 1);
+    assert_eq!(dropped(&drops), FUTURE_ONLY);
+}
