@@ -8,7 +8,12 @@
 //! - a waker whose clone or drop re-enters the sync primitive that holds it works (tokio's
 //!   `notify_clones_waker_before_lock` and `semaphore_batch::release_permits_at_drop`, ported);
 //! - a task may poll its own `JoinHandle` (it stays pending);
-//! - `RwLockReadGuard` is covariant in its value type (async-lock's test, ported).
+//! - `RwLockReadGuard` is covariant in its value type (async-lock's test, ported);
+//! - a task's reference count (async-task's `join`, `cancel`, `panic`, `waker_*` tests and
+//!   tokio's abort tests, ported): each count released once, and nothing `!Send` left in the
+//!   task for a waker on another thread to free (`ThreadBound`); freed memory is poisoned
+//!   natively (`PoisonOnFree`) so a use after free crashes outside Miri too;
+//! - user code run by a finished task before the loop lets go of it (ignored: review findings).
 
 mod common;
 
@@ -685,4 +690,911 @@ fn an_abandoned_lock_whose_waker_locks_the_mutex_when_dropped() {
 #[allow(dead_code)]
 fn read_guard_is_covariant<'g>(guard: RwLockReadGuard<'g, &'static ()>) {
     let _: RwLockReadGuard<'g, &'g ()> = guard;
+}
+
+// ----- task reference counts: async-task's and tokio's tests, ported -------------------------
+//
+// A task is one allocation with a count of its own (`src/task/waker.rs`): the loop's slab, the
+// `JoinHandle` and every waker own one, and whoever lets go of the last frees the task, on
+// whatever thread that is. The tests below count what is dropped, where, and how often, after
+// async-task's `tests/{join,cancel,panic,waker_pending,waker_ready}.rs` (their `DROP_F`, `DROP_O`
+// counters, with the schedule function's replaced by the loop) and tokio's
+// `drop_join_handle_*`/`remote_abort_*` tests:
+// - a count released twice frees a live task: Miri reports it, and natively the allocator below
+//   makes the next read of the freed task crash the test binary;
+// - a count never released leaks the task: Miri's leak check reports it at exit;
+// - a `!Send` value (future or output) left in the task for a waker on another thread to free
+//   is dropped on that thread: `ThreadBound` records it.
+
+/// Overwrites memory when it is freed, so that natively a read of a freed task finds garbage (a
+/// `Waker` with a wild vtable: a crash) rather than its old contents. Miri checks that itself.
+#[cfg(not(miri))]
+#[global_allocator]
+static POISON_ON_FREE: PoisonOnFree = PoisonOnFree;
+
+#[cfg(not(miri))]
+struct PoisonOnFree;
+
+#[cfg(not(miri))]
+// SAFETY: every call goes to `System` with the caller's arguments; `dealloc` first overwrites
+// the block, which its caller gives up.
+unsafe impl std::alloc::GlobalAlloc for PoisonOnFree {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: as the caller promised to `alloc`.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` is a live block of `layout.size()` bytes made by `alloc`, given up here.
+        unsafe {
+            std::ptr::write_bytes(ptr, 0xA5, layout.size());
+            std::alloc::System.dealloc(ptr, layout);
+        }
+    }
+}
+
+/// The drops of [`ThreadBound`]s, in order: what was dropped, and whether on its own thread.
+type Drops = Arc<StdMutex<Vec<(&'static str, bool)>>>;
+
+fn drops() -> Drops {
+    Arc::default()
+}
+
+fn dropped(drops: &Drops) -> Vec<(&'static str, bool)> {
+    drops.lock().unwrap().clone()
+}
+
+/// A `!Send` value (part of a task's future, or its output) that records its drop, and whether
+/// it happened on the thread that made it, in `drops` (first, so a drop on another thread is
+/// still reported to the test), then asserts it.
+#[derive(Debug)]
+struct ThreadBound {
+    what: &'static str,
+    made_on: std::thread::ThreadId,
+    drops: Drops,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl ThreadBound {
+    fn new(what: &'static str, drops: &Drops) -> Self {
+        ThreadBound {
+            what,
+            made_on: std::thread::current().id(),
+            drops: drops.clone(),
+            _not_send: std::marker::PhantomData,
+        }
+    }
+}
+
+impl Drop for ThreadBound {
+    fn drop(&mut self) {
+        let home = std::thread::current().id() == self.made_on;
+        self.drops.lock().unwrap().push((self.what, home));
+        assert!(home, "{} dropped on another thread", self.what);
+    }
+}
+
+/// A thread that keeps the wakers it is sent until [`release`](Self::release), then wakes and
+/// drops them there: it lets go of its counts last, after the task's handle and loop.
+struct WakerHolder {
+    wakers: mpsc::Sender<Waker>,
+    go: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<usize>,
+}
+
+impl WakerHolder {
+    fn start() -> Self {
+        let (wakers, held) = mpsc::channel::<Waker>();
+        let (go, told) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            told.recv_timeout(BOUND)
+                .expect("the holder was never told to let go");
+            let held: Vec<Waker> = held.try_iter().collect();
+            for w in &held {
+                // The loop may be gone: then a wake is a no-op.
+                w.wake_by_ref();
+            }
+            held.len()
+        });
+        WakerHolder { wakers, go, thread }
+    }
+
+    /// Wakes and drops every waker held, on the holder's thread; the number of wakers, or the
+    /// holder's panic (a `ThreadBound` dropped there).
+    fn release(self) -> std::thread::Result<usize> {
+        self.go.send(()).unwrap();
+        self.thread.join()
+    }
+}
+
+/// Sends a clone of the polling task's waker to `to`.
+async fn send_waker(to: &mpsc::Sender<Waker>) {
+    poll_fn(|cx| {
+        to.send(cx.waker().clone()).unwrap();
+        Poll::Ready(())
+    })
+    .await;
+}
+
+/// A task holding a `ThreadBound` "future" part, whose waker goes to `holder` at its first
+/// poll; it then finishes with a `ThreadBound` "output" (at its second poll) or, if not
+/// `finishes`, stays pending.
+fn escaping_waker_task(
+    ev: &EventLoop,
+    drops: &Drops,
+    holder: &WakerHolder,
+    finishes: bool,
+) -> JoinHandle<ThreadBound> {
+    let (d, tx) = (drops.clone(), holder.wakers.clone());
+    let part = ThreadBound::new("future", drops);
+    ev.spawn(async move {
+        let _part = part;
+        send_waker(&tx).await;
+        yield_now().await;
+        if !finishes {
+            std::future::pending::<()>().await;
+        }
+        ThreadBound::new("output", &d)
+    })
+}
+
+const FUTURE_AND_OUTPUT: [(&str, bool); 2] = [("future", true), ("output", true)];
+const FUTURE_ONLY: [(&str, bool); 1] = [("future", true)];
+
+/// async-task's `run_and_join`: the output is taken by the handle, then the last count is a
+/// waker on another thread.
+#[test]
+fn a_waker_on_another_thread_outlives_an_awaited_task() {
+    let (drops, holder) = (drops(), WakerHolder::start());
+    let ev = EventLoop::new();
+    let h = escaping_waker_task(&ev, &drops, &holder, true);
+    drop(ev.block_on(h).unwrap());
+    drop(ev);
+    assert_eq!(holder.release().expect("no drop on the holder"), 1);
+    assert_eq!(dropped(&drops), FUTURE_AND_OUTPUT);
+}
+
+/// async-task's `drop_handle_and_run`: the output of a detached task is dropped when it is made,
+/// on the loop's thread, not when a waker elsewhere lets go of the task.
+#[test]
+fn a_waker_on_another_thread_outlives_a_task_whose_handle_was_dropped_before_it_finished() {
+    let (drops, holder) = (drops(), WakerHolder::start());
+    let ev = EventLoop::new();
+    drop(escaping_waker_task(&ev, &drops, &holder, true));
+    ev.run(|| {});
+    assert_eq!(dropped(&drops), FUTURE_AND_OUTPUT);
+    drop(ev);
+    assert_eq!(holder.release().expect("no drop on the holder"), 1);
+    assert_eq!(dropped(&drops), FUTURE_AND_OUTPUT);
+}
+
+#[test]
+fn a_waker_on_another_thread_outlives_a_detached_task() {
+    let (drops, holder) = (drops(), WakerHolder::start());
+    let ev = EventLoop::new();
+    escaping_waker_task(&ev, &drops, &holder, true).detach();
+    ev.run(|| {});
+    drop(ev);
+    assert_eq!(holder.release().expect("no drop on the holder"), 1);
+    assert_eq!(dropped(&drops), FUTURE_AND_OUTPUT);
+}
+
+/// The handle of a finished task, never read, is dropped after its loop: it drops the output.
+#[test]
+fn a_waker_on_another_thread_outlives_an_unread_output_dropped_after_the_loop() {
+    let (drops, holder) = (drops(), WakerHolder::start());
+    let ev = EventLoop::new();
+    let h = escaping_waker_task(&ev, &drops, &holder, true);
+    ev.run(|| {});
+    assert!(h.is_finished());
+    drop(ev);
+    assert_eq!(
+        dropped(&drops),
+        FUTURE_ONLY,
+        "the output waits for its handle"
+    );
+    drop(h);
+    assert_eq!(holder.release().expect("no drop on the holder"), 1);
+    assert_eq!(dropped(&drops), FUTURE_AND_OUTPUT);
+}
+
+/// async-task's `cancel_join`/`drop_last_waker`: aborted on the loop, handle awaited.
+#[test]
+fn a_waker_on_another_thread_outlives_an_aborted_task() {
+    let (drops, holder) = (drops(), WakerHolder::start());
+    let ev = EventLoop::new();
+    let h = escaping_waker_task(&ev, &drops, &holder, false);
+    ev.block_on(async {
+        yield_now().await;
+        yield_now().await;
+    });
+    h.abort();
+    assert_eq!(
+        dropped(&drops),
+        FUTURE_ONLY,
+        "aborting drops the future at once"
+    );
+    assert!(ev.block_on(h).unwrap_err().is_cancelled());
+    drop(ev);
+    assert_eq!(holder.release().expect("no drop on the holder"), 1);
+    assert_eq!(dropped(&drops), FUTURE_ONLY);
+}
+
+/// tokio's `remote_abort_local_set_3929`: aborted through an `AbortHandle` on another thread.
+#[test]
+fn a_waker_on_another_thread_outlives_a_task_aborted_from_a_third_thread() {
+    let (drops, holder) = (drops(), WakerHolder::start());
+    let ev = EventLoop::new();
+    let h = escaping_waker_task(&ev, &drops, &holder, false);
+    let abort = h.abort_handle();
+    let out = ev.block_on(async move {
+        yield_now().await;
+        yield_now().await;
+        std::thread::spawn(move || abort.abort()).join().unwrap();
+        executor::time::timeout(BOUND, h)
+            .await
+            .expect("the abort from another thread was lost")
+    });
+    assert!(out.unwrap_err().is_cancelled());
+    drop(ev);
+    assert_eq!(holder.release().expect("no drop on the holder"), 1);
+    assert_eq!(dropped(&drops), FUTURE_ONLY);
+}
+
+#[test]
+fn a_waker_on_another_thread_outlives_a_pending_task_and_its_loop() {
+    let (drops, holder) = (drops(), WakerHolder::start());
+    let ev = EventLoop::new();
+    let kept = escaping_waker_task(&ev, &drops, &holder, false);
+    drop(escaping_waker_task(&ev, &drops, &holder, false));
+    ev.block_on(async {
+        yield_now().await;
+        yield_now().await;
+    });
+    drop(ev);
+    assert_eq!(dropped(&drops), [("future", true), ("future", true)]);
+    assert_eq!(holder.release().expect("no drop on the holder"), 2);
+    let EventLoopGone(err) = EventLoopGone::of(kept);
+    assert!(err.is_cancelled());
+    assert_eq!(dropped(&drops), [("future", true), ("future", true)]);
+}
+
+/// async-task's `panic.rs` (`panic_and_poll`, `detach_during_run`): a task that panics with its
+/// waker elsewhere, and one that drops its own handle before panicking.
+#[test]
+fn a_waker_on_another_thread_outlives_a_task_that_panicked() {
+    let (drops, holder) = (drops(), WakerHolder::start());
+    let ev = EventLoop::new();
+    let tx = holder.wakers.clone();
+    let part = ThreadBound::new("future", &drops);
+    let joined = ev.spawn(async move {
+        let _part = part;
+        send_waker(&tx).await;
+        yield_now().await;
+        panic!("joined task panics");
+    });
+    let slot: Rc<RefCell<Option<JoinHandle<()>>>> = Rc::default();
+    let (own, tx, part) = (
+        slot.clone(),
+        holder.wakers.clone(),
+        ThreadBound::new("future", &drops),
+    );
+    *slot.borrow_mut() = Some(ev.spawn(async move {
+        let _part = part;
+        send_waker(&tx).await;
+        yield_now().await;
+        drop(own.borrow_mut().take()); // detached during its own poll
+        panic!("detached task panics");
+    }));
+    let err = ev.block_on(joined).unwrap_err();
+    assert_eq!(err.panic_message(), Some("joined task panics"));
+    ev.run(|| {});
+    assert!(slot.borrow().is_none());
+    drop(ev);
+    assert_eq!(holder.release().expect("no drop on the holder"), 2);
+    assert_eq!(dropped(&drops), [("future", true), ("future", true)]);
+}
+
+/// tokio's `count_drops`/async-task's `waker_wake_many` idea: clones woken by value, woken by
+/// reference, cloned again and dropped, each on its own thread, release exactly their counts (a
+/// count released twice frees the task under the loop; one kept leaks it).
+#[test]
+fn waker_clones_woken_and_dropped_on_other_threads_release_one_count_each() {
+    const THREADS: usize = if cfg!(miri) { 3 } else { 8 };
+    let drops = drops();
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let ev = EventLoop::new();
+    let (d, part) = (done.clone(), ThreadBound::new("future", &drops));
+    let dr = drops.clone();
+    let h = ev.spawn(async move {
+        let _part = part;
+        let mut threads = Vec::new();
+        poll_fn(|cx| {
+            for i in 0..THREADS {
+                let (w, d) = (cx.waker().clone(), d.clone());
+                threads.push(std::thread::spawn(move || {
+                    match i % 3 {
+                        0 => w.wake(),
+                        1 => {
+                            w.wake_by_ref();
+                            drop(w);
+                        }
+                        _ => {
+                            let again = w.clone();
+                            drop(w);
+                            again.wake_by_ref();
+                        }
+                    }
+                    d.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }));
+            }
+            Poll::Ready(())
+        })
+        .await;
+        poll_fn(|cx| {
+            if d.load(std::sync::atomic::Ordering::SeqCst) == THREADS {
+                Poll::Ready(())
+            } else {
+                // A thread may not have woken us yet after the last one's count: poll again.
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        })
+        .await;
+        for t in threads {
+            t.join().unwrap();
+        }
+        ThreadBound::new("output", &dr)
+    });
+    let out = ev.block_on(async { executor::time::timeout(BOUND, h).await });
+    drop(
+        out.expect("the task never saw every thread's wake")
+            .unwrap(),
+    );
+    drop(ev);
+    assert_eq!(done.load(std::sync::atomic::Ordering::SeqCst), THREADS);
+    assert_eq!(dropped(&drops), FUTURE_AND_OUTPUT);
+}
+
+// ----- join handles (async-task's `join.rs`, `cancel.rs`) ----------------------------------
+
+/// A `Wake` that counts its wakes; its `Arc`'s strong count says whether a task still holds it.
+#[derive(Default)]
+struct CountWakes(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountWakes {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl CountWakes {
+    fn wakes(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// async-task's `cancel_and_join`: aborted before its first poll, the future is dropped once and
+/// never polled; no output is made.
+#[test]
+fn a_task_aborted_before_its_first_poll_is_never_polled() {
+    let drops = drops();
+    let polled = Rc::new(Cell::new(false));
+    let ev = EventLoop::new();
+    let (p, d, part) = (
+        polled.clone(),
+        drops.clone(),
+        ThreadBound::new("future", &drops),
+    );
+    let h = ev.spawn(async move {
+        let _part = part;
+        p.set(true);
+        ThreadBound::new("output", &d)
+    });
+    h.abort();
+    assert_eq!(dropped(&drops), FUTURE_ONLY);
+    assert!(ev.block_on(h).unwrap_err().is_cancelled());
+    assert!(!polled.get());
+    assert!(!ev.is_alive());
+    assert_eq!(dropped(&drops), FUTURE_ONLY);
+}
+
+/// async-task's `join_twice`: a handle polled again after it returned the output panics, and
+/// neither drops the output again nor lets go of its count twice.
+#[test]
+fn a_join_handle_polled_after_its_output_panics_without_a_second_drop() {
+    let drops = drops();
+    let ev = EventLoop::new();
+    let d = drops.clone();
+    let mut h = ev.spawn(async move { ThreadBound::new("output", &d) });
+    let out = ev.block_on(&mut h).unwrap();
+    drop(out);
+    assert!(futures::future::FusedFuture::is_terminated(&h));
+    let again = catch_unwind(AssertUnwindSafe(|| Pin::new(&mut h).poll(&mut noop_cx())));
+    assert!(again.is_err(), "a second poll of a joined handle panics");
+    drop(h);
+    drop(ev);
+    assert_eq!(dropped(&drops), [("output", true)]);
+}
+
+/// async-task's `try_join_and_cancel_and_run`: the join waker registered by a poll is dropped
+/// (the task holds no clone of it) once the handle is aborted and dropped.
+#[test]
+fn a_polled_then_aborted_and_dropped_handle_lets_go_of_its_join_waker() {
+    let drops = drops();
+    let ev = EventLoop::new();
+    let part = ThreadBound::new("future", &drops);
+    let mut h = ev.spawn(async move {
+        let _part = part;
+        std::future::pending::<()>().await;
+    });
+    let join = Arc::new(CountWakes::default());
+    let waker = Waker::from(join.clone());
+    assert!(
+        Pin::new(&mut h)
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+    );
+    drop(waker);
+    assert_eq!(Arc::strong_count(&join), 2, "the task holds the join waker");
+    h.abort();
+    assert_eq!(join.wakes(), 1, "the abort woke the joiner");
+    drop(h);
+    assert_eq!(Arc::strong_count(&join), 1);
+    ev.run(|| {});
+    assert_eq!(dropped(&drops), FUTURE_ONLY);
+}
+
+/// async-task's `try_join_and_run_and_cancel`: aborting a finished task changes nothing; its
+/// output is still the handle's, dropped with it.
+#[test]
+fn aborting_a_finished_task_keeps_its_output_for_the_handle() {
+    let drops = drops();
+    let ev = EventLoop::new();
+    let d = drops.clone();
+    let mut h = ev.spawn(async move { ThreadBound::new("output", &d) });
+    let join = Arc::new(CountWakes::default());
+    let waker = Waker::from(join.clone());
+    assert!(
+        Pin::new(&mut h)
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+    );
+    ev.run(|| {});
+    assert_eq!(join.wakes(), 1, "finishing woke the joiner");
+    assert_eq!(Arc::strong_count(&join), 2, "only `waker` and `join`");
+    h.abort();
+    h.abort_handle().abort();
+    assert!(dropped(&drops).is_empty());
+    let Poll::Ready(Ok(out)) = Pin::new(&mut h).poll(&mut Context::from_waker(&waker)) else {
+        panic!("the output was lost to the abort");
+    };
+    drop(out);
+    drop(h);
+    assert_eq!(dropped(&drops), [("output", true)]);
+}
+
+// ----- another thread during a poll (async-task's `waker_pending.rs`) -----------------------
+
+/// A task whose first poll hands an `AbortHandle`-and-waker pair to `during` on another thread
+/// and waits (bounded) for it to finish before returning `Pending`; later polls count and stay
+/// pending. Returns the handle and the poll count.
+fn task_with_a_thread_during_its_poll(
+    ev: &EventLoop,
+    drops: &Drops,
+    during: impl FnOnce(executor::task::AbortHandle, Waker) + Send + 'static,
+) -> (JoinHandle<()>, Rc<Cell<u32>>) {
+    let polls = Rc::new(Cell::new(0));
+    let abort_slot: Rc<RefCell<Option<executor::task::AbortHandle>>> = Rc::default();
+    let (p, slot, part) = (
+        polls.clone(),
+        abort_slot.clone(),
+        ThreadBound::new("future", drops),
+    );
+    let mut during = Some(during);
+    let h = ev.spawn(async move {
+        let _part = part;
+        poll_fn(|cx| {
+            p.set(p.get() + 1);
+            if let Some(during) = during.take() {
+                let (abort, waker) = (slot.borrow_mut().take().unwrap(), cx.waker().clone());
+                std::thread::spawn(move || during(abort, waker))
+                    .join()
+                    .expect("the other thread panicked");
+                return Poll::Pending;
+            }
+            if p.get() == 2 {
+                return Poll::Pending;
+            }
+            Poll::Ready(())
+        })
+        .await;
+    });
+    *abort_slot.borrow_mut() = Some(h.abort_handle());
+    (h, polls)
+}
+
+/// async-task's `wake_during_run`: a wake from another thread while the task is being polled
+/// polls it again (the `scheduled` flag was cleared before the poll).
+#[test]
+fn a_wake_from_another_thread_during_the_poll_polls_again() {
+    let drops = drops();
+    let ev = EventLoop::new();
+    let (h, polls) = task_with_a_thread_during_its_poll(&ev, &drops, |_, w| w.wake());
+    let out = ev.block_on(async {
+        executor::time::timeout(BOUND, async {
+            while !h.is_finished() && polls.get() < 2 {
+                yield_now().await;
+            }
+        })
+        .await
+    });
+    out.expect("the wake during the poll was lost");
+    assert_eq!(polls.get(), 2);
+    h.abort();
+    assert!(ev.block_on(h).unwrap_err().is_cancelled());
+    assert_eq!(dropped(&drops), FUTURE_ONLY);
+}
+
+/// async-task's `cancel_during_run`: an abort from another thread while the task is polled
+/// cancels it after that poll, on the loop's thread.
+#[test]
+fn an_abort_from_another_thread_during_the_poll_cancels_after_it() {
+    let drops = drops();
+    let ev = EventLoop::new();
+    let (h, polls) = task_with_a_thread_during_its_poll(&ev, &drops, |a, w| {
+        a.abort();
+        drop(w);
+    });
+    let out = ev.block_on(async { executor::time::timeout(BOUND, h).await });
+    assert!(out.expect("the abort was lost").unwrap_err().is_cancelled());
+    assert_eq!(polls.get(), 1);
+    assert_eq!(dropped(&drops), FUTURE_ONLY);
+}
+
+/// async-task's `wake_and_cancel_during_run` and `cancel_and_wake_during_run`.
+#[test]
+fn a_wake_and_an_abort_from_another_thread_during_the_poll_cancel_once() {
+    for wake_first in [true, false] {
+        let drops = drops();
+        let ev = EventLoop::new();
+        let (h, _) = task_with_a_thread_during_its_poll(&ev, &drops, move |a, w| {
+            if wake_first {
+                w.wake_by_ref();
+                a.abort();
+            } else {
+                a.abort();
+                w.wake_by_ref();
+            }
+            // The last waker count goes with this thread, after the task may be gone.
+            drop(w);
+        });
+        let out = ev.block_on(async { executor::time::timeout(BOUND, h).await });
+        assert!(out.expect("the abort was lost").unwrap_err().is_cancelled());
+        assert_eq!(dropped(&drops), FUTURE_ONLY, "wake first: {wake_first}");
+    }
+}
+
+// ----- spawners, join sets, slab growth -----------------------------------------------------
+
+/// A `!Send` future made on the loop by `spawn_local_with`, whose `RemoteJoinHandle` is dropped
+/// on another thread, and one whose loop is dropped while it waits (the remote handle, awaited
+/// on a plain thread, says cancelled): both futures are dropped on the loop's thread.
+#[test]
+fn spawn_local_with_futures_are_dropped_on_the_loop_thread() {
+    let (drops, holder) = (drops(), WakerHolder::start());
+    let ev = EventLoop::new();
+    let spawner = ev.spawner();
+    let make = |finishes: bool| {
+        let (d, tx) = (drops.clone(), holder.wakers.clone());
+        move || async move {
+            let _part = ThreadBound::new("future", &d);
+            send_waker(&tx).await;
+            yield_now().await;
+            if !finishes {
+                std::future::pending::<()>().await;
+            }
+            7u32
+        }
+    };
+    let (finishing, pending) = (make(true), make(false));
+    let (remote_a, remote_b) = std::thread::spawn(move || {
+        (
+            spawner.spawn_local_with(finishing).unwrap(),
+            spawner.spawn_local_with(pending).unwrap(),
+        )
+    })
+    .join()
+    .unwrap();
+    std::thread::spawn(move || drop(remote_a)).join().unwrap();
+    let waiter = std::thread::spawn(move || futures::executor::block_on(remote_b));
+    let started = ev.block_on(async {
+        executor::time::timeout(BOUND, async {
+            while dropped(&drops).is_empty() {
+                yield_now().await;
+            }
+        })
+        .await
+    });
+    started.expect("the detached remote task never finished");
+    assert_eq!(dropped(&drops), FUTURE_ONLY);
+    drop(ev);
+    assert!(waiter.join().unwrap().unwrap_err().is_cancelled());
+    assert_eq!(holder.release().expect("no drop on the holder"), 2);
+    assert_eq!(dropped(&drops), [("future", true), ("future", true)]);
+}
+
+/// `JoinSet::abort_all` called by a task of the set: it aborts itself (deferred to the end of
+/// its poll) and the others (their destructors run while it is polled). A set dropped with
+/// tasks left aborts them. Every future is dropped once, on the loop's thread, while the
+/// tasks' wakers are held elsewhere.
+#[test]
+fn a_join_set_aborted_from_inside_one_of_its_tasks() {
+    let (drops, holder) = (drops(), WakerHolder::start());
+    let ev = EventLoop::new();
+    let set: Rc<RefCell<executor::task::JoinSet<()>>> = Rc::default();
+    let results = ev.block_on(async {
+        for _ in 0..3 {
+            let (tx, part) = (holder.wakers.clone(), ThreadBound::new("future", &drops));
+            set.borrow_mut().spawn(async move {
+                let _part = part;
+                send_waker(&tx).await;
+                std::future::pending::<()>().await;
+            });
+        }
+        let (s, part) = (set.clone(), ThreadBound::new("future", &drops));
+        set.borrow_mut().spawn(async move {
+            let _part = part;
+            yield_now().await;
+            s.borrow_mut().abort_all();
+            std::future::pending::<()>().await;
+        });
+        let mut results = Vec::new();
+        executor::time::timeout(BOUND, async {
+            while let Some(r) = poll_fn(|cx| set.borrow_mut().poll_join_next(cx)).await {
+                results.push(r.unwrap_err().is_cancelled());
+            }
+        })
+        .await
+        .expect("an aborted task never finished");
+        results
+    });
+    assert_eq!(results, [true; 4]);
+    let mut left = executor::task::JoinSet::new();
+    let part = ThreadBound::new("future", &drops);
+    left.insert(ev.spawn(async move {
+        let _part = part;
+        std::future::pending::<()>().await;
+    }));
+    ev.block_on(yield_now());
+    drop(left);
+    drop(ev);
+    assert_eq!(holder.release().expect("no drop on the holder"), 3);
+    assert_eq!(dropped(&drops), [("future", true); 5]);
+}
+
+/// A task that spawns enough tasks during its poll for the slab to reallocate, aborts half of
+/// them (whose destructors abort another task, the polling one, and themselves), then
+/// finishes: the poll's pointers into the task survive the slab's growth, and every future is
+/// dropped once.
+#[test]
+fn spawning_and_aborting_during_a_poll_grows_the_slab_under_it() {
+    const N: usize = if cfg!(miri) { 24 } else { 200 };
+    let drops = drops();
+    let ev = EventLoop::new();
+    struct AbortsOnDrop(Vec<executor::task::AbortHandle>);
+    impl Drop for AbortsOnDrop {
+        fn drop(&mut self) {
+            for a in &self.0 {
+                a.abort();
+            }
+        }
+    }
+    let me: Rc<RefCell<Option<executor::task::AbortHandle>>> = Rc::default();
+    let (m, d, part) = (
+        me.clone(),
+        drops.clone(),
+        ThreadBound::new("future", &drops),
+    );
+    let h = ev.spawn(async move {
+        let _part = part;
+        let own = m.borrow_mut().take().unwrap();
+        let mut handles: Vec<JoinHandle<()>> = Vec::new();
+        for i in 0..N {
+            let prev = handles.last().map(JoinHandle::abort_handle);
+            let part = ThreadBound::new("future", &d);
+            // A slot its own `AbortHandle` goes into, after the spawn.
+            let slot: Rc<RefCell<Vec<executor::task::AbortHandle>>> = Rc::default();
+            let s = slot.clone();
+            let mut on_drop = vec![own.clone()];
+            on_drop.extend(prev);
+            handles.push(spawn(async move {
+                let _part = part;
+                let _aborts = AbortsOnDrop(
+                    on_drop
+                        .into_iter()
+                        .chain(s.borrow_mut().drain(..))
+                        .collect(),
+                );
+                std::future::pending::<()>().await;
+            }));
+            slot.borrow_mut().push(handles[i].abort_handle());
+        }
+        yield_now().await; // every spawned task has been polled (and holds its aborts)
+        for h in handles.iter().step_by(2) {
+            h.abort();
+        }
+        // Our own abort (from a destructor, during this poll) is deferred; it lands when this
+        // poll returns `Pending`.
+        yield_now().await;
+        unreachable!("aborted from a destructor during the previous poll");
+    });
+    *me.borrow_mut() = Some(h.abort_handle());
+    let out = ev.block_on(async { executor::time::timeout(BOUND, h).await });
+    assert!(
+        out.expect("the task never ended")
+            .unwrap_err()
+            .is_cancelled()
+    );
+    drop(ev);
+    let seen = dropped(&drops);
+    assert_eq!(seen.len(), N + 1, "every future dropped once");
+    assert!(seen.iter().all(|&(_, home)| home));
+}
+
+// ----- user code run by a finished task that is still in the slab ---------------------------
+//
+// `poll_spawned` and `abort_task` (src/runtime/tasks.rs) use the task through the slab's count,
+// uncounted: they assume nothing removes the task before they return. But a task that has
+// finished (state `Done`) still runs user code before they return: the detached output's
+// destructor and the join waker's `wake` (`Task::finish`, src/task/mod.rs). An abort made
+// there is not refused (`cancel` of a `Done` task says yes), removes the task from the slab,
+// and, with the handle gone, frees it under `finish`. These fail on the code they were written
+// against; they are ignored until it is fixed (run them with `--include-ignored`).
+
+/// Aborts the task in its slot when dropped.
+struct AbortsItsTaskOnDrop(Rc<RefCell<Option<executor::task::AbortHandle>>>);
+
+impl Drop for AbortsItsTaskOnDrop {
+    fn drop(&mut self) {
+        if let Some(own) = self.0.borrow_mut().take() {
+            own.abort();
+        }
+    }
+}
+
+/// The output of a detached task aborts that task when `finish` drops it: the slab's count,
+/// the last, goes; `finish` then reads the freed task's join waker (Miri: deallocation under a
+/// protected reference; natively the poisoned waker's wake crashes the binary).
+#[test]
+#[ignore = "review finding 1: use-after-free in Task::finish; fails under Miri, crashes natively"]
+fn a_detached_output_that_aborts_its_task_when_dropped() {
+    let ev = EventLoop::new();
+    let slot: Rc<RefCell<Option<executor::task::AbortHandle>>> = Rc::default();
+    let s = slot.clone();
+    let h = ev.spawn(async move { AbortsItsTaskOnDrop(s) });
+    *slot.borrow_mut() = Some(h.abort_handle());
+    drop(h);
+    ev.run(|| {});
+    assert!(slot.borrow().is_none(), "the output was dropped");
+    assert!(!ev.is_alive());
+}
+
+thread_local! {
+    /// The handle a [`DropsTheHandleOnWake`] join waker aborts and drops.
+    static HANDLE: RefCell<Option<JoinHandle<u32>>> = const { RefCell::new(None) };
+}
+
+/// A join waker whose wake aborts and drops the (finished) task's handle, from `HANDLE`.
+struct DropsTheHandleOnWake;
+
+impl std::task::Wake for DropsTheHandleOnWake {
+    fn wake(self: Arc<Self>) {
+        if let Some(h) = HANDLE.with(|h| h.borrow_mut().take()) {
+            h.abort();
+            drop(h);
+        }
+    }
+}
+
+/// The join waker, woken by `finish`, aborts the finished task (the slab lets go) and drops its
+/// handle (the last count): the task is freed while `finish`, `run` and `poll_spawned` still
+/// use it (Miri: deallocation under a protected reference).
+#[test]
+#[ignore = "review finding 1: the task is freed under Task::finish; fails under Miri"]
+fn a_join_waker_that_aborts_the_finished_task_and_drops_its_handle() {
+    let ev = EventLoop::new();
+    let mut h = ev.spawn(async { 4 });
+    let waker = Waker::from(Arc::new(DropsTheHandleOnWake));
+    assert!(
+        Pin::new(&mut h)
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+    );
+    drop(waker);
+    HANDLE.with(|slot| *slot.borrow_mut() = Some(h));
+    ev.run(|| {});
+    assert!(HANDLE.with(|slot| slot.borrow().is_none()), "the waker ran");
+    assert!(!ev.is_alive());
+}
+
+/// A join waker whose wake panics.
+struct PanicsOnWake;
+
+impl std::task::Wake for PanicsOnWake {
+    fn wake(self: Arc<Self>) {
+        panic!("join waker panics");
+    }
+}
+
+/// tokio catches a panic of the join waker (`Harness::complete`); here it unwinds out of
+/// `finish`, `run` and `poll_spawned`, skipping the restore of `LoopState::current` (left
+/// pointing at the task) and the task's removal (a finished task stays in the slab, and keeps
+/// the loop alive for ever).
+#[test]
+#[ignore = "review finding 2: a join waker's panic unwinds out of the loop and strands the task"]
+fn a_panicking_join_waker_does_not_unwind_out_of_the_loop() {
+    let ev = EventLoop::new();
+    let mut h = ev.spawn(async { 5 });
+    let waker = Waker::from(Arc::new(PanicsOnWake));
+    assert!(
+        Pin::new(&mut h)
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+    );
+    drop(waker);
+    let ran = catch_unwind(AssertUnwindSafe(|| ev.run(|| {})));
+    assert!(
+        ran.is_ok(),
+        "the join waker's panic unwound out of the loop"
+    );
+    assert!(!ev.is_alive(), "the finished task left the slab");
+    assert_eq!(ev.block_on(h).unwrap(), 5);
+}
+
+/// The same through `abort_task`: aborting a pending task wakes its joiner from `finish`, and
+/// that wake aborts again and drops the handle: the task is freed under `finish`, `cancel` and
+/// `abort_task` (Miri: deallocation under a protected reference).
+#[test]
+#[ignore = "review finding 1: the task is freed under abort_task; fails under Miri"]
+fn a_join_waker_woken_by_an_abort_that_aborts_again_and_drops_the_handle() {
+    let ev = EventLoop::new();
+    let mut h = ev.spawn(std::future::pending::<u32>());
+    let abort = h.abort_handle();
+    ev.block_on(yield_now());
+    let waker = Waker::from(Arc::new(DropsTheHandleOnWake));
+    assert!(
+        Pin::new(&mut h)
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+    );
+    drop(waker);
+    HANDLE.with(|slot| *slot.borrow_mut() = Some(h));
+    // On the running loop, an `AbortHandle` aborts at once (off it, it queues a job).
+    ev.block_on(async { abort.abort() });
+    assert!(HANDLE.with(|slot| slot.borrow().is_none()), "the waker ran");
+    assert!(!ev.is_alive());
+}
+
+/// A forgotten handle keeps its count for ever: the task leaks, and its output is never dropped
+/// (in particular not by a waker on another thread letting go of what it thinks is the last
+/// count).
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "leaks a task on purpose (Miri's leak check would report it)"
+)]
+fn a_forgotten_handle_leaks_its_task_and_output() {
+    let (drops, holder) = (drops(), WakerHolder::start());
+    let ev = EventLoop::new();
+    let h = escaping_waker_task(&ev, &drops, &holder, true);
+    ev.run(|| {});
+    std::mem::forget(h);
+    drop(ev);
+    assert_eq!(holder.release().expect("no drop on the holder"), 1);
+    assert_eq!(dropped(&drops), FUTURE_ONLY);
 }
