@@ -1471,7 +1471,6 @@ impl Drop for AbortsItsTaskOnDrop {
 /// the last, goes; `finish` then reads the freed task's join waker (Miri: deallocation under a
 /// protected reference; natively the poisoned waker's wake crashes the binary).
 #[test]
-#[ignore = "review finding 1: use-after-free in Task::finish; fails under Miri, crashes natively"]
 fn a_detached_output_that_aborts_its_task_when_dropped() {
     let ev = EventLoop::new();
     let slot: Rc<RefCell<Option<executor::task::AbortHandle>>> = Rc::default();
@@ -1505,7 +1504,6 @@ impl std::task::Wake for DropsTheHandleOnWake {
 /// handle (the last count): the task is freed while `finish`, `run` and `poll_spawned` still
 /// use it (Miri: deallocation under a protected reference).
 #[test]
-#[ignore = "review finding 1: the task is freed under Task::finish; fails under Miri"]
 fn a_join_waker_that_aborts_the_finished_task_and_drops_its_handle() {
     let ev = EventLoop::new();
     let mut h = ev.spawn(async { 4 });
@@ -1536,7 +1534,6 @@ impl std::task::Wake for PanicsOnWake {
 /// pointing at the task) and the task's removal (a finished task stays in the slab, and keeps
 /// the loop alive for ever).
 #[test]
-#[ignore = "review finding 2: a join waker's panic unwinds out of the loop and strands the task"]
 fn a_panicking_join_waker_does_not_unwind_out_of_the_loop() {
     let ev = EventLoop::new();
     let mut h = ev.spawn(async { 5 });
@@ -1560,7 +1557,6 @@ fn a_panicking_join_waker_does_not_unwind_out_of_the_loop() {
 /// that wake aborts again and drops the handle: the task is freed under `finish`, `cancel` and
 /// `abort_task` (Miri: deallocation under a protected reference).
 #[test]
-#[ignore = "review finding 1: the task is freed under abort_task; fails under Miri"]
 fn a_join_waker_woken_by_an_abort_that_aborts_again_and_drops_the_handle() {
     let ev = EventLoop::new();
     let mut h = ev.spawn(std::future::pending::<u32>());
