@@ -13,6 +13,7 @@ use executor::EventLoop;
 use executor::compat::{HyperIo, LoopExecutor, LoopTimer};
 use executor::net::{TcpListener, TcpStream};
 use futures::{AsyncReadExt, AsyncWriteExt};
+use std::future::Future;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
@@ -162,6 +163,75 @@ fn a_loop_sleep_awaited_on_another_thread_fires() {
             });
             rx.await.unwrap();
         })
+    });
+}
+
+/// A sleep made and polled on the loop (pending, its timer holding the loop task's waker),
+/// then awaited on another thread: the loop's timer now wakes that thread.
+#[test]
+fn a_loop_sleep_polled_on_the_loop_then_awaited_elsewhere_fires() {
+    bounded(20, || {
+        executor::block_on(async {
+            let timer = LoopTimer::new();
+            let mut s = timer.sleep_until(Instant::now() + Duration::from_millis(3));
+            assert!(futures::poll!(&mut s).is_pending());
+            let (tx, rx) = futures::channel::oneshot::channel();
+            std::thread::spawn(move || {
+                futures::executor::block_on(s);
+                tx.send(()).unwrap();
+            });
+            rx.await.unwrap();
+        })
+    });
+}
+
+/// A sleep polled on the loop, then polled and dropped on another thread: the drop cancels its
+/// timer (the loop, kept alive only by that 60 s timer, ends at once).
+#[test]
+fn a_loop_sleep_polled_on_both_sides_then_dropped_elsewhere_is_cancelled() {
+    bounded(20, || {
+        let ev = EventLoop::new();
+        let start = Instant::now();
+        ev.run(|| {
+            executor::spawn(async {
+                let mut s = LoopTimer::new().sleep_until(Instant::now() + Duration::from_secs(60));
+                assert!(futures::poll!(&mut s).is_pending());
+                std::thread::spawn(move || {
+                    let waker = futures::task::noop_waker();
+                    let mut cx = std::task::Context::from_waker(&waker);
+                    assert!(std::pin::Pin::new(&mut s).poll(&mut cx).is_pending());
+                    drop(s);
+                });
+            })
+            .detach();
+        });
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the timer was not cancelled"
+        );
+    });
+}
+
+/// A timer made from a spawner off the loop: its sleeps fire and cancel both before and after
+/// it learned which loop it is on (its first job there), made on the loop or elsewhere.
+#[test]
+fn a_timer_from_a_spawner_fires_and_cancels_on_the_loop() {
+    bounded(20, || {
+        let ev = EventLoop::new();
+        let timer = LoopTimer::with_spawner(ev.block_on(async { executor::spawner() }));
+        for _ in 0..2 {
+            let t = timer.clone();
+            let start = Instant::now();
+            ev.block_on(async move {
+                t.sleep_until(Instant::now() + Duration::from_millis(2)).await;
+                let long = t.sleep_until(Instant::now() + Duration::from_secs(60));
+                drop(long);
+            });
+            assert!(start.elapsed() >= Duration::from_millis(2));
+            let start = Instant::now();
+            ev.run(|| {});
+            assert!(start.elapsed() < Duration::from_secs(30), "a dropped sleep kept the loop");
+        }
     });
 }
 

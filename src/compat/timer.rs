@@ -3,23 +3,32 @@
 //! hyper wants `Send + Sync` sleeps, and [`Sleep`](crate::time::Sleep) is neither (its timer lives in
 //! the loop's `!Send` timer lists). So a [`LoopSleep`] is only the `Send` half of a sleep; the
 //! real [`Sleep`](crate::time::Sleep) stays on the loop's thread, in a thread-local slab
-//! ([`ARMED`]), for the `LoopSleep`'s lifetime:
-//! - **arming**, when the `LoopSleep` is made: on the loop's thread at once (hyper makes its
-//!   sleeps there, one per request head for `header_read_timeout`), from another thread as a
-//!   job through the loop's inbox. The `Sleep` (for the time left, in whole milliseconds: see
-//!   `arm`) is polled once with a waker made from the shared
-//!   state (`std::task::Wake`), so when the timers phase fires it, that waker sets `fired` and
-//!   wakes whoever polls the `LoopSleep`. No task per sleep: per sleep, one `Arc`, one timer and
-//!   a slab slot (hyper-util's `TokioTimer` is likewise one boxed timer entry per sleep);
-//! - **cancelling**, when the `LoopSleep` is dropped, on whatever thread: the slot is taken out
-//!   of the slab and the `Sleep` dropped, which clears the timer; on the loop's thread at once,
-//!   from another thread as a job. A sleep dropped before its arming job ran is marked, and the
-//!   job then drops the `Sleep` it made.
+//! ([`ARMED`]), for the `LoopSleep`'s lifetime. The `Sleep` is for the time left, rounded up to
+//! whole milliseconds (`time::sleep_rounded_until`), so hyper's per-request-head sleeps share
+//! one Node list.
+//!
+//! A `LoopSleep` is in one of two modes, and only goes from the first to the second:
+//! - **local** (made on the loop's thread, and so far only polled there: hyper on the loop
+//!   makes, polls and drops its sleeps there, one per request head for `header_read_timeout`):
+//!   the `Sleep` is armed at once and the `LoopSleep` holds its slab key; a poll polls the
+//!   `Sleep` itself (taken out of its slot, no borrow held), so its timer wakes the poller's
+//!   waker directly; a drop takes it out of the slab and drops it, which clears the timer.
+//!   Per sleep: one timer and a slab slot, and nothing else besides the `Box` hyper puts the
+//!   `LoopSleep` in (hyper-util's `TokioTimer` is one boxed timer entry per sleep);
+//! - **remote** (made off the loop's thread, or polled there once): the `LoopSleep` and the
+//!   loop share a [`Shared`] (an `Arc`): a flag, an `AtomicWaker` and a small `Mutex` (held
+//!   only to read or swap the slot, never while a waker runs), and the `Sleep` is polled on the
+//!   loop once, by a job through the loop's inbox, with a waker made from the `Shared`
+//!   (`std::task::Wake`): when the timers phase fires it, that waker sets `fired` and wakes
+//!   whoever polls the `LoopSleep`. Arming (for a sleep made off the loop) is such a job too; a
+//!   sleep dropped before its arming job ran is marked, and the job then drops the `Sleep` it
+//!   made. A drop off the loop's thread is a job that drops the `Sleep`.
 //!
 //! So a pending sleep keeps the loop alive as a timer does (from its arming on), a dropped one
 //! stops doing so at once (on the loop's thread) or when the loop runs the cancelling job, and
-//! nothing `!Send` ever leaves the loop's thread. The shared state is a flag, an `AtomicWaker`
-//! and a small `Mutex` (held only to read or swap the slot, never while a waker runs).
+//! nothing `!Send` ever leaves the loop's thread. A `LoopSleep` only touches the slab on the
+//! thread of its loop while that loop runs (loop ids are never reused), so a key always names
+//! the slot it was given.
 //!
 //! If the loop is gone when a sleep is dropped on another thread, the job cannot run and the
 //! dead `Sleep` (its timer went with the loop) stays in that thread's slab until the thread
@@ -30,7 +39,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
@@ -38,11 +47,14 @@ use futures::task::AtomicWaker;
 use slab::Slab;
 
 use crate::Spawner;
+use crate::runtime::context;
 
 thread_local! {
-    /// The armed sleeps of the loops running on this thread (see the module docs). Never
-    /// borrowed while a `Sleep` is dropped or polled.
-    static ARMED: RefCell<Slab<crate::time::Sleep>> = const { RefCell::new(Slab::new()) };
+    /// The armed sleeps of the loops running on this thread (see the module docs). A slot is
+    /// `None` only while its `Sleep` is being polled: it is taken out, so that no borrow is
+    /// held while the poll clones or drops a waker. Never borrowed while a `Sleep` is dropped
+    /// or polled.
+    static ARMED: RefCell<Slab<Option<crate::time::Sleep>>> = const { RefCell::new(Slab::new()) };
 }
 
 /// hyper's [`Timer`](hyper::rt::Timer) on the loop's timers (for `header_read_timeout`,
@@ -52,7 +64,33 @@ thread_local! {
 /// when hyper asks for one from another thread. Clone it freely (`Send + Sync`).
 #[derive(Clone, Debug)]
 pub struct LoopTimer {
-    spawner: Arc<Spawner>,
+    inner: Arc<TimerLoop>,
+}
+
+/// The loop a [`LoopTimer`] and its sleeps are on.
+#[derive(Debug)]
+struct TimerLoop {
+    spawner: Spawner,
+    /// The loop's id, once known: from the start for [`LoopTimer::new`], from the first job
+    /// that ran on the loop for [`LoopTimer::with_spawner`]. Until then every sleep is remote.
+    loop_id: OnceLock<u64>,
+}
+
+impl TimerLoop {
+    /// Whether this thread is running this loop now (so its sleeps can be local).
+    fn on_its_loop(&self) -> bool {
+        let Some(&id) = self.loop_id.get() else {
+            return false;
+        };
+        context::try_with_current(|inner| inner.id == id) == Some(true)
+    }
+
+    /// On the loop's thread, in a job: remembers the loop's id.
+    fn learn_id(&self) {
+        if let Some(id) = context::try_with_current(|inner| inner.id) {
+            let _ = self.loop_id.set(id);
+        }
+    }
 }
 
 impl LoopTimer {
@@ -64,32 +102,56 @@ impl LoopTimer {
     #[allow(clippy::new_without_default)]
     #[track_caller]
     pub fn new() -> Self {
+        let spawner = crate::spawner();
+        let loop_id = OnceLock::new();
+        let _ = loop_id.set(context::with_current("compat::LoopTimer::new", |inner| inner.id));
         LoopTimer {
-            spawner: Arc::new(crate::spawner()),
+            inner: Arc::new(TimerLoop { spawner, loop_id }),
         }
     }
 
     /// A timer for the loop behind `spawner` (made without a running loop, say).
     pub fn with_spawner(spawner: Spawner) -> Self {
         LoopTimer {
-            spawner: Arc::new(spawner),
+            inner: Arc::new(TimerLoop {
+                spawner,
+                loop_id: OnceLock::new(),
+            }),
         }
     }
 
     /// A [`LoopSleep`] until `deadline`.
     pub fn sleep_until(&self, deadline: Instant) -> LoopSleep {
-        let shared = Arc::new(Shared {
-            fired: AtomicBool::new(false),
-            sleeper: AtomicWaker::new(),
-            slot: Mutex::new(Slot::Arming),
-        });
-        let s = shared.clone();
-        // Inline on the loop's thread; a job through the inbox from elsewhere.
-        self.spawner.run_detached(move || arm(s, deadline));
+        let mode = if self.inner.on_its_loop() {
+            // (While the thread's locals are being torn down there is no slab: the sleep is
+            // dropped, and the `LoopSleep` never completes.)
+            let sleep = crate::time::sleep_rounded_until(deadline);
+            match ARMED.try_with(|a| a.borrow_mut().insert(None)) {
+                Ok(key) => {
+                    put_back(key, sleep);
+                    Mode::Local(key)
+                }
+                Err(_) => Mode::Dead,
+            }
+        } else {
+            let shared = Arc::new(Shared {
+                fired: AtomicBool::new(false),
+                sleeper: AtomicWaker::new(),
+                slot: Mutex::new(Slot::Arming),
+            });
+            let s = shared.clone();
+            let t = self.inner.clone();
+            // A job through the inbox (or inline, on the loop's thread before its id is known).
+            self.inner.spawner.run_detached(move || {
+                t.learn_id();
+                arm(s, deadline);
+            });
+            Mode::Remote(shared)
+        };
         LoopSleep {
-            shared,
+            mode,
             deadline,
-            spawner: self.spawner.clone(),
+            timer: self.inner.clone(),
         }
     }
 }
@@ -105,7 +167,31 @@ impl hyper::rt::Timer for LoopTimer {
     }
 }
 
-/// Where a sleep's real timer is.
+/// Puts `sleep` (back) in its slot `key` of [`ARMED`]; drops it (clearing its timer) if the
+/// slot is gone or the slab is (thread teardown). Drops happen with no borrow held.
+fn put_back(key: usize, sleep: crate::time::Sleep) {
+    let left = ARMED
+        .try_with(|a| match a.borrow_mut().get_mut(key) {
+            Some(slot @ None) => {
+                *slot = Some(sleep);
+                None
+            }
+            _ => Some(sleep),
+        })
+        .ok()
+        .flatten();
+    drop(left);
+}
+
+/// Takes the `Sleep` in slot `key` of [`ARMED`] out for a poll (the slot stays, empty).
+fn take_out(key: usize) -> Option<crate::time::Sleep> {
+    ARMED
+        .try_with(|a| a.borrow_mut().get_mut(key).and_then(Option::take))
+        .ok()
+        .flatten()
+}
+
+/// Where a remote sleep's real timer is.
 enum Slot {
     /// The arming job has not run yet.
     Arming,
@@ -115,7 +201,7 @@ enum Slot {
     Done,
 }
 
-/// What a [`LoopSleep`] and its timer on the loop share; also the timer's waker.
+/// What a remote [`LoopSleep`] and its timer on the loop share; also the timer's waker.
 struct Shared {
     /// Set when the deadline passed.
     fired: AtomicBool,
@@ -143,24 +229,23 @@ impl Wake for Shared {
     }
 }
 
-/// On the loop's thread: starts the timer and parks its `Sleep` in [`ARMED`], unless the
-/// `LoopSleep` is already gone.
-fn arm(shared: Arc<Shared>, deadline: Instant) {
-    // The time left, rounded up to whole milliseconds: the timer goes on Node's list for that
-    // duration (`time/lists.rs`), shared by every sleep of that length. hyper's
-    // `header_read_timeout` asks for "now + 10 s" per request head; as absolute deadlines
-    // (`sleep_until`) each made its own list and heap entry, and the heap kept a stale entry
-    // per cancelled sleep until its 10 s were up (400 000 entries at 40 000 requests/s).
-    // So a sleep ends up to a millisecond after its deadline, never before.
-    let left = deadline.saturating_duration_since(Instant::now());
-    let ms = u64::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
-    let mut sleep = crate::time::sleep(Duration::from_millis(ms));
+/// Polls `sleep` with `shared`'s waker; whether it is done (then `shared` knows).
+fn poll_for(shared: &Arc<Shared>, sleep: &mut crate::time::Sleep) -> bool {
     let waker = Waker::from(shared.clone());
-    if Pin::new(&mut sleep)
+    let done = Pin::new(sleep)
         .poll(&mut Context::from_waker(&waker))
-        .is_ready()
-    {
+        .is_ready();
+    if done {
         shared.wake_by_ref();
+    }
+    done
+}
+
+/// On the loop's thread, for a sleep made elsewhere: starts the timer and parks its `Sleep` in
+/// [`ARMED`], unless the `LoopSleep` is already gone.
+fn arm(shared: Arc<Shared>, deadline: Instant) {
+    let mut sleep = crate::time::sleep_rounded_until(deadline);
+    if poll_for(&shared, &mut sleep) {
         *shared.slot() = Slot::Done;
         return;
     }
@@ -171,28 +256,58 @@ fn arm(shared: Arc<Shared>, deadline: Instant) {
         return;
     }
     // (While the thread's locals are being torn down there is no slab: the sleep is dropped.)
-    if let Ok(key) = ARMED.try_with(|a| a.borrow_mut().insert(sleep)) {
+    if let Ok(key) = ARMED.try_with(|a| a.borrow_mut().insert(None)) {
         *slot = Slot::Armed(key);
+        drop(slot);
+        put_back(key, sleep);
+    }
+}
+
+/// On the loop's thread, for a local sleep first polled elsewhere: its timer now wakes
+/// `shared`. Nothing to do if the `LoopSleep` was dropped meanwhile (its cancelling job, or
+/// the drop itself on the loop's thread, clears the timer).
+fn attach(shared: &Arc<Shared>) {
+    let Slot::Armed(key) = *shared.slot() else {
+        return;
+    };
+    if let Some(mut sleep) = take_out(key) {
+        poll_for(shared, &mut sleep);
+        put_back(key, sleep);
     }
 }
 
 /// On the loop's thread: drops the armed `Sleep` under `key` (clearing its timer).
 fn disarm(key: usize) {
     let sleep = ARMED
-        .try_with(|a| a.borrow_mut().try_remove(key))
+        .try_with(|a| {
+            let mut a = a.borrow_mut();
+            a.contains(key).then(|| a.remove(key))
+        })
         .ok()
+        .flatten()
         .flatten();
     // Dropped with no borrow held.
     drop(sleep);
 }
 
+/// How a [`LoopSleep`] reaches its timer (see the module docs).
+enum Mode {
+    /// Armed on the loop's thread, polled only there so far: its `Sleep` is in [`ARMED`]
+    /// under this key.
+    Local(usize),
+    /// Made or polled off the loop's thread.
+    Remote(Arc<Shared>),
+    /// Made while the thread was tearing down its locals: never completes.
+    Dead,
+}
+
 /// A `Send + Sync` sleep on a loop's timers, made by [`LoopTimer`]; dropping it (on any thread)
 /// cancels the timer.
 pub struct LoopSleep {
-    shared: Arc<Shared>,
+    mode: Mode,
     deadline: Instant,
-    /// The loop the timer is on, for the cancelling job.
-    spawner: Arc<Spawner>,
+    /// The loop the timer is on, for polls and drops on other threads.
+    timer: Arc<TimerLoop>,
 }
 
 impl LoopSleep {
@@ -204,9 +319,14 @@ impl LoopSleep {
 
 impl fmt::Debug for LoopSleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = match &self.mode {
+            Mode::Local(_) => "local",
+            Mode::Remote(_) => "remote",
+            Mode::Dead => "dead",
+        };
         f.debug_struct("LoopSleep")
             .field("deadline", &self.deadline)
-            .field("fired", &self.shared.fired.load(Ordering::Acquire))
+            .field("mode", &mode)
             .finish()
     }
 }
@@ -214,16 +334,46 @@ impl fmt::Debug for LoopSleep {
 impl Future for LoopSleep {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.shared.fired.load(Ordering::Acquire) {
-            return Poll::Ready(());
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        match &this.mode {
+            Mode::Local(key) if this.timer.on_its_loop() => {
+                let key = *key;
+                let Some(mut sleep) = take_out(key) else {
+                    return Poll::Pending;
+                };
+                let r = Pin::new(&mut sleep).poll(cx);
+                put_back(key, sleep);
+                r
+            }
+            &Mode::Local(key) => {
+                // Polled off the loop's thread (or after its loop ended): from now on the
+                // timer wakes a `Shared`, by a job on the loop.
+                let shared = Arc::new(Shared {
+                    fired: AtomicBool::new(false),
+                    sleeper: AtomicWaker::new(),
+                    slot: Mutex::new(Slot::Armed(key)),
+                });
+                shared.sleeper.register(cx.waker());
+                let s = shared.clone();
+                this.timer.spawner.run_detached(move || attach(&s));
+                this.mode = Mode::Remote(shared);
+                Poll::Pending
+            }
+            Mode::Remote(shared) => {
+                if shared.fired.load(Ordering::Acquire) {
+                    return Poll::Ready(());
+                }
+                shared.sleeper.register(cx.waker());
+                // Fired between the check and the registration: its wake may have missed the
+                // waker.
+                if shared.fired.load(Ordering::Acquire) {
+                    return Poll::Ready(());
+                }
+                Poll::Pending
+            }
+            Mode::Dead => Poll::Pending,
         }
-        self.shared.sleeper.register(cx.waker());
-        // Fired between the check and the registration: its wake may have missed the waker.
-        if self.shared.fired.load(Ordering::Acquire) {
-            return Poll::Ready(());
-        }
-        Poll::Pending
     }
 }
 
@@ -231,10 +381,15 @@ impl hyper::rt::Sleep for LoopSleep {}
 
 impl Drop for LoopSleep {
     fn drop(&mut self) {
-        let was = std::mem::replace(&mut *self.shared.slot(), Slot::Done);
-        if let Slot::Armed(key) = was {
-            // Inline on the loop's thread (where hyper drops its sleeps); a job from elsewhere.
-            self.spawner.run_detached(move || disarm(key));
-        }
+        let key = match &self.mode {
+            Mode::Local(key) => *key,
+            Mode::Remote(shared) => match std::mem::replace(&mut *shared.slot(), Slot::Done) {
+                Slot::Armed(key) => key,
+                Slot::Arming | Slot::Done => return,
+            },
+            Mode::Dead => return,
+        };
+        // Inline on the loop's thread (where hyper drops its sleeps); a job from elsewhere.
+        self.timer.spawner.run_detached(move || disarm(key));
     }
 }
