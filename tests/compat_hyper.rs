@@ -13,10 +13,10 @@ use executor::EventLoop;
 use executor::compat::{HyperIo, LoopExecutor, LoopTimer};
 use executor::net::{TcpListener, TcpStream};
 use futures::{AsyncReadExt, AsyncWriteExt};
-use std::future::Future;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
+use std::future::Future;
 
 async fn hello(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let body = format!("hello {}", req.uri().path());
@@ -223,14 +223,18 @@ fn a_timer_from_a_spawner_fires_and_cancels_on_the_loop() {
             let t = timer.clone();
             let start = Instant::now();
             ev.block_on(async move {
-                t.sleep_until(Instant::now() + Duration::from_millis(2)).await;
+                t.sleep_until(Instant::now() + Duration::from_millis(2))
+                    .await;
                 let long = t.sleep_until(Instant::now() + Duration::from_secs(60));
                 drop(long);
             });
             assert!(start.elapsed() >= Duration::from_millis(2));
             let start = Instant::now();
             ev.run(|| {});
-            assert!(start.elapsed() < Duration::from_secs(30), "a dropped sleep kept the loop");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "a dropped sleep kept the loop"
+            );
         }
     });
 }

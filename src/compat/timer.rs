@@ -104,7 +104,9 @@ impl LoopTimer {
     pub fn new() -> Self {
         let spawner = crate::spawner();
         let loop_id = OnceLock::new();
-        let _ = loop_id.set(context::with_current("compat::LoopTimer::new", |inner| inner.id));
+        let _ = loop_id.set(context::with_current("compat::LoopTimer::new", |inner| {
+            inner.id
+        }));
         LoopTimer {
             inner: Arc::new(TimerLoop { spawner, loop_id }),
         }

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use futures::future::FusedFuture;
 
-use super::{TimerCell, register, waker_timer};
 #[cfg(feature = "hyper")]
 use super::Action;
+use super::{TimerCell, register, waker_timer};
 
 /// A future that completes at a deadline. Made by [`sleep`] and [`sleep_until`].
 ///

@@ -355,7 +355,10 @@ mod tests {
             assert_eq!(Rc::strong_count(x), 1);
         }
         assert_eq!(t.ref_count(), 0);
-        assert!(t.lists.borrow().by_key.is_empty(), "the emptied list is removed");
+        assert!(
+            t.lists.borrow().by_key.is_empty(),
+            "the emptied list is removed"
+        );
     }
 
     #[test]
