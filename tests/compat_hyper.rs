@@ -239,6 +239,74 @@ fn a_timer_from_a_spawner_fires_and_cancels_on_the_loop() {
     });
 }
 
+/// Many sleeps on one loop share its one timer: made out of deadline order, most of them
+/// dropped (so the queue is compacted), the rest fire in deadline order, none before its
+/// deadline.
+#[test]
+fn many_loop_sleeps_fire_in_deadline_order_none_early() {
+    let order = run_bounded(async {
+        let timer = LoopTimer::new();
+        let start = Instant::now();
+        let fired = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut kept = Vec::new();
+        for i in 0..300u64 {
+            // Deadlines 1..=30 ms, not in the order they are made.
+            let ms = 1 + (i * 7) % 30;
+            let s = timer.sleep_until(start + Duration::from_millis(ms));
+            if i % 10 == 0 {
+                kept.push((ms, s));
+            }
+        }
+        let mut tasks = Vec::new();
+        for (ms, s) in kept {
+            let fired = fired.clone();
+            tasks.push(executor::spawn(async move {
+                s.await;
+                assert!(
+                    start.elapsed() >= Duration::from_millis(ms),
+                    "{ms} ms fired early"
+                );
+                fired.borrow_mut().push(ms);
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        fired.take()
+    });
+    assert_eq!(order.len(), 30);
+    assert!(order.is_sorted(), "{order:?}");
+}
+
+/// The loop's timer is unref'd when its last pending sleep is dropped and ref'd again by the
+/// next one: that one (pending, nobody polling it, no task left) keeps the loop alive until
+/// it fired, then the loop ends.
+#[test]
+fn a_sleep_after_the_last_one_was_dropped_keeps_the_loop_alive_again() {
+    bounded(20, || {
+        let ev = EventLoop::new();
+        let holder = std::rc::Rc::new(std::cell::RefCell::new(None));
+        let h = holder.clone();
+        let start = Instant::now();
+        ev.run(move || {
+            let timer = LoopTimer::new();
+            drop(timer.sleep_until(Instant::now() + Duration::from_millis(3)));
+            *h.borrow_mut() = Some(timer.sleep_until(Instant::now() + Duration::from_millis(15)));
+        });
+        assert!(
+            start.elapsed() >= Duration::from_millis(15),
+            "the loop ended before the pending sleep was due"
+        );
+        let start = Instant::now();
+        ev.run(|| {});
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "a fired sleep kept the loop alive"
+        );
+        drop(holder);
+    });
+}
+
 /// Dropping a pending sleep cancels its timer, also from another thread: the loop, kept alive
 /// only by that 60 s timer, ends at once instead of waiting it out.
 #[test]

@@ -1,40 +1,43 @@
 //! [`LoopTimer`]: hyper's `Timer`, whose sleeps are the loop's timers.
 //!
-//! hyper wants `Send + Sync` sleeps, and [`Sleep`](crate::time::Sleep) is neither (its timer lives in
-//! the loop's `!Send` timer lists). So a [`LoopSleep`] is only the `Send` half of a sleep; the
-//! real [`Sleep`](crate::time::Sleep) stays on the loop's thread, in a thread-local slab
-//! ([`ARMED`]), for the `LoopSleep`'s lifetime. The `Sleep` is for the time left, rounded up to
-//! whole milliseconds (`time::sleep_rounded_until`), so hyper's per-request-head sleeps share
-//! one Node list.
+//! hyper wants `Send + Sync` sleeps, and [`Sleep`](crate::time::Sleep) is neither (its timer
+//! lives in the loop's `!Send` timer lists); and hyper makes one per request head
+//! (`header_read_timeout`), polls it once and drops it a moment later, so what a sleep costs is
+//! a good part of what a request costs. So a [`LoopSleep`] is only the `Send` half of a sleep:
+//! an entry in a thread-local table ([`WHEEL`]) on the loop's thread, which the `LoopSleep`
+//! names by key, holds its deadline, whether it fired and whom to wake. Each loop has one
+//! [`Driver`] there: the entries in deadline order, and **one** loop timer (a
+//! [`Sleep`](crate::time::Sleep), for the time left until the earliest entry, rounded up to
+//! whole milliseconds) whose waker fires the due entries and re-arms it. Per sleep, that is a
+//! table slot and a queue slot, no allocation (amortized) besides the `Box` hyper puts the
+//! `LoopSleep` in (hyper-util's `TokioTimer` is one boxed timer entry per sleep); the loop
+//! timer is re-armed only when an entry is due before it.
 //!
-//! A `LoopSleep` is in one of two modes, and only goes from the first to the second:
-//! - **local** (made on the loop's thread, and so far only polled there: hyper on the loop
-//!   makes, polls and drops its sleeps there, one per request head for `header_read_timeout`):
-//!   the `Sleep` is armed at once and the `LoopSleep` holds its slab key; a poll polls the
-//!   `Sleep` itself (taken out of its slot, no borrow held), so its timer wakes the poller's
-//!   waker directly; a drop takes it out of the slab and drops it, which clears the timer.
-//!   Per sleep: one timer and a slab slot, and nothing else besides the `Box` hyper puts the
-//!   `LoopSleep` in (hyper-util's `TokioTimer` is one boxed timer entry per sleep);
-//! - **remote** (made off the loop's thread, or polled there once): the `LoopSleep` and the
-//!   loop share a [`Shared`] (an `Arc`): a flag, an `AtomicWaker` and a small `Mutex` (held
-//!   only to read or swap the slot, never while a waker runs), and the `Sleep` is polled on the
-//!   loop once, by a job through the loop's inbox, with a waker made from the `Shared`
-//!   (`std::task::Wake`): when the timers phase fires it, that waker sets `fired` and wakes
-//!   whoever polls the `LoopSleep`. Arming (for a sleep made off the loop) is such a job too; a
-//!   sleep dropped before its arming job ran is marked, and the job then drops the `Sleep` it
-//!   made. A drop off the loop's thread is a job that drops the `Sleep`.
+//! - **Liveness**: the loop timer keeps the loop alive (is ref'd) while some entry is pending,
+//!   as a timer would; when the last pending one is dropped it is unref'd at once (not
+//!   cleared: the next sleep refs it again, so a lone connection's sleep per request costs no
+//!   timer of its own). A dropped entry left in the queue is skipped when it reaches the
+//!   front; a queue with many of them is compacted.
+//! - A `LoopSleep` is **local** (made on the loop's thread and so far only polled there: hyper
+//!   on the loop) or **remote** (made off the loop's thread, or polled there once). Local: a
+//!   poll looks at the entry and leaves the poller's waker there; a drop removes the entry.
+//!   Remote: the `LoopSleep` and the loop share a [`Shared`] (an `Arc`: a flag, an
+//!   `AtomicWaker` and a small `Mutex`, held only to read or swap the slot, never while a
+//!   waker runs), whose waker (`std::task::Wake`) the entry wakes; the entry is made (for a
+//!   sleep made off the loop), pointed at the `Shared` (for a local sleep first polled
+//!   elsewhere) and removed (for a drop off the loop's thread) by jobs through the loop's
+//!   inbox. A sleep dropped before its arming job ran is marked, and the job then makes no
+//!   entry.
 //!
-//! So a pending sleep keeps the loop alive as a timer does (from its arming on), a dropped one
-//! stops doing so at once (on the loop's thread) or when the loop runs the cancelling job, and
-//! nothing `!Send` ever leaves the loop's thread. A `LoopSleep` only touches the slab on the
-//! thread of its loop while that loop runs (loop ids are never reused), so a key always names
-//! the slot it was given.
+//! Nothing `!Send` ever leaves the loop's thread, and no borrow of the table is held while a
+//! waker is cloned, woken or dropped or a `Sleep` is polled or dropped. Entries are named by
+//! key and generation, so a stale key never reaches another sleep's entry.
 //!
-//! If the loop is gone when a sleep is dropped on another thread, the job cannot run and the
-//! dead `Sleep` (its timer went with the loop) stays in that thread's slab until the thread
-//! ends.
+//! If the loop is gone, its timer went with it and its entries never fire: a remote sleep's
+//! jobs cannot run, and its entry stays in that thread's table until the thread ends.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -49,12 +52,329 @@ use slab::Slab;
 use crate::Spawner;
 use crate::runtime::context;
 
+/// Queues with at least this many dropped entries, and more dropped than pending ones, are
+/// compacted.
+const COMPACT_MIN_STALE: usize = 64;
+
 thread_local! {
-    /// The armed sleeps of the loops running on this thread (see the module docs). A slot is
-    /// `None` only while its `Sleep` is being polled: it is taken out, so that no borrow is
-    /// held while the poll clones or drops a waker. Never borrowed while a `Sleep` is dropped
-    /// or polled.
-    static ARMED: RefCell<Slab<Option<crate::time::Sleep>>> = const { RefCell::new(Slab::new()) };
+    /// The sleeps of the loops running on this thread (see the module docs).
+    static WHEEL: RefCell<Wheel> = RefCell::new(Wheel::default());
+}
+
+/// All sleeps on this thread's loops.
+#[derive(Default)]
+struct Wheel {
+    entries: Slab<Entry>,
+    /// Last generation handed out.
+    generation: u64,
+    /// One per loop that has (or had) sleeps on this thread; usually one.
+    drivers: Vec<Driver>,
+}
+
+/// One sleep.
+struct Entry {
+    generation: u64,
+    /// Index of its loop's driver in `Wheel::drivers`.
+    driver: usize,
+    /// Whether it is in its driver's queue (pending); `false` once fired.
+    queued: bool,
+    fired: bool,
+    /// Whom firing wakes.
+    waker: Option<Waker>,
+}
+
+/// A slot and generation in [`WHEEL`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Key {
+    slot: usize,
+    generation: u64,
+}
+
+/// One loop's sleeps and its one timer.
+struct Driver {
+    loop_id: u64,
+    /// `(deadline, key)` of pending (and dropped, not yet skipped) entries, by deadline.
+    queue: VecDeque<(Instant, Key)>,
+    /// Dropped entries still in `queue`.
+    stale: usize,
+    /// Pending entries.
+    pending: usize,
+    /// The loop timer, due no later than the earliest pending entry; `None` when the queue
+    /// was empty at its last firing.
+    timer: Option<crate::time::Sleep>,
+    /// What `timer` is due at.
+    armed: Option<Instant>,
+}
+
+impl Wheel {
+    fn entry(&mut self, key: Key) -> Option<&mut Entry> {
+        self.entries
+            .get_mut(key.slot)
+            .filter(|e| e.generation == key.generation)
+    }
+
+    /// The driver of loop `loop_id`, made if there is none.
+    fn driver(&mut self, loop_id: u64) -> usize {
+        if let Some(i) = self.drivers.iter().rposition(|d| d.loop_id == loop_id) {
+            return i;
+        }
+        self.drivers.push(Driver {
+            loop_id,
+            queue: VecDeque::new(),
+            stale: 0,
+            pending: 0,
+            timer: None,
+            armed: None,
+        });
+        self.drivers.len() - 1
+    }
+
+    /// Adds a pending entry on loop `loop_id`. Returns its key, and whether the loop timer
+    /// must be (re)armed for `deadline` (then the caller does it, with no borrow held), and
+    /// whether it must be ref'd again.
+    fn insert(&mut self, loop_id: u64, deadline: Instant, waker: Option<Waker>) -> (Key, Arm) {
+        let d = self.driver(loop_id);
+        self.generation += 1;
+        let key = Key {
+            slot: self.entries.insert(Entry {
+                generation: self.generation,
+                driver: d,
+                queued: true,
+                fired: false,
+                waker,
+            }),
+            generation: self.generation,
+        };
+        let driver = &mut self.drivers[d];
+        // Almost always at the back (hyper's sleeps of one connection all last 10 s).
+        if driver
+            .queue
+            .back()
+            .is_none_or(|&(last, _)| last <= deadline)
+        {
+            driver.queue.push_back((deadline, key));
+        } else {
+            let at = driver.queue.partition_point(|&(t, _)| t <= deadline);
+            driver.queue.insert(at, (deadline, key));
+        }
+        driver.pending += 1;
+        let arm = if driver.armed.is_none_or(|t| t > deadline) {
+            Arm::For(deadline)
+        } else if driver.pending == 1 {
+            Arm::Ref
+        } else {
+            Arm::No
+        };
+        (key, arm)
+    }
+
+    /// Removes the entry `key` (its `LoopSleep` is gone). Returns its waker (to be dropped
+    /// with no borrow held) and whether its loop timer must be unref'd.
+    fn remove(&mut self, key: Key) -> (Option<Waker>, Option<usize>) {
+        if self.entry(key).is_none() {
+            return (None, None);
+        }
+        let e = self.entries.remove(key.slot);
+        let mut unref = None;
+        if e.queued {
+            let driver = &mut self.drivers[e.driver];
+            driver.pending -= 1;
+            driver.stale += 1;
+            if driver.pending == 0 {
+                unref = Some(e.driver);
+            }
+            if driver.stale >= COMPACT_MIN_STALE && driver.stale * 2 > driver.queue.len() {
+                let entries = &self.entries;
+                driver.queue.retain(|&(_, k)| {
+                    entries
+                        .get(k.slot)
+                        .is_some_and(|e| e.generation == k.generation)
+                });
+                driver.stale = 0;
+            }
+        }
+        (e.waker, unref)
+    }
+}
+
+/// What [`Wheel::insert`] asks of its caller.
+enum Arm {
+    /// Nothing: the loop timer is due before the new entry and already ref'd.
+    No,
+    /// Ref the loop timer again (the first pending entry since it was unref'd).
+    Ref,
+    /// Arm a new loop timer for this deadline (none, or a later one, is armed).
+    For(Instant),
+}
+
+/// On the loop's thread: runs `f` on [`WHEEL`] (`None` while the thread's locals are being
+/// torn down).
+fn with_wheel<R>(f: impl FnOnce(&mut Wheel) -> R) -> Option<R> {
+    WHEEL.try_with(|w| f(&mut w.borrow_mut())).ok()
+}
+
+/// The waker of loop `loop_id`'s timer: fires that loop's due entries.
+struct DriverWake {
+    loop_id: u64,
+}
+
+impl Wake for DriverWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // Only ever woken by the loop's timers phase, on the loop's thread.
+        fire_due(self.loop_id);
+    }
+}
+
+/// On the loop's thread: arms a new timer for `deadline` on loop `loop_id`'s driver (the old
+/// one, dropped, is cleared).
+fn arm(loop_id: u64, deadline: Instant) {
+    let mut timer = crate::time::sleep_rounded_until(deadline);
+    let waker = Waker::from(Arc::new(DriverWake { loop_id }));
+    // Not ready: it fires in a timers phase, not when made.
+    let _ = Pin::new(&mut timer).poll(&mut Context::from_waker(&waker));
+    let old = with_wheel(|w| {
+        let d = w.driver(loop_id);
+        let driver = &mut w.drivers[d];
+        if driver.pending == 0 {
+            timer.set_ref(false);
+        }
+        driver.armed = Some(timer.deadline());
+        driver.timer.replace(timer)
+    });
+    drop(old);
+}
+
+/// On the loop's thread, from its timer's waker: fires loop `loop_id`'s due entries, then
+/// arms its timer for the earliest pending one.
+fn fire_due(loop_id: u64) {
+    let now = Instant::now();
+    let mut wake = Vec::new();
+    let (old, next) = with_wheel(|w| {
+        let Some(d) = w.drivers.iter().rposition(|d| d.loop_id == loop_id) else {
+            return (None, None);
+        };
+        let Wheel {
+            entries, drivers, ..
+        } = w;
+        let driver = &mut drivers[d];
+        while let Some(&(deadline, key)) = driver.queue.front() {
+            let Some(e) = entries
+                .get_mut(key.slot)
+                .filter(|e| e.generation == key.generation)
+            else {
+                driver.queue.pop_front();
+                driver.stale = driver.stale.saturating_sub(1);
+                continue;
+            };
+            if deadline > now {
+                break;
+            }
+            driver.queue.pop_front();
+            e.queued = false;
+            e.fired = true;
+            driver.pending -= 1;
+            wake.extend(e.waker.take());
+        }
+        driver.armed = None;
+        let next = (driver.pending > 0)
+            .then(|| driver.queue.front().map(|&(t, _)| t))
+            .flatten();
+        (driver.timer.take(), next)
+    })
+    .unwrap_or((None, None));
+    // The fired timer, the wakes and the re-arming, with no borrow held.
+    drop(old);
+    for w in wake {
+        w.wake();
+    }
+    if let Some(t) = next {
+        arm(loop_id, t);
+    }
+}
+
+/// On the loop's thread: the timer's ref follows whether an entry is pending.
+fn set_ref(driver: usize, refed: bool) {
+    // The timer is taken out to be told, so no borrow is held meanwhile (`set_ref` runs no
+    // user code, but the timer's owner is looked up).
+    let timer = with_wheel(|w| w.drivers.get_mut(driver).and_then(|d| d.timer.take())).flatten();
+    if let Some(timer) = timer {
+        timer.set_ref(refed);
+        let left = with_wheel(|w| match w.drivers.get_mut(driver) {
+            Some(d) if d.timer.is_none() => {
+                d.timer = Some(timer);
+                None
+            }
+            _ => Some(timer),
+        })
+        .flatten();
+        drop(left);
+    }
+}
+
+/// On the loop's thread (loop `loop_id` running): a pending entry for `deadline` that wakes
+/// `waker` when it fires.
+fn add(loop_id: u64, deadline: Instant, waker: Option<Waker>) -> Option<Key> {
+    let (key, todo) = with_wheel(|w| w.insert(loop_id, deadline, waker))?;
+    match todo {
+        Arm::No => {}
+        Arm::Ref => {
+            let d = with_wheel(|w| w.driver(loop_id));
+            if let Some(d) = d {
+                set_ref(d, true);
+            }
+        }
+        Arm::For(t) => arm(loop_id, t),
+    }
+    Some(key)
+}
+
+/// On the loop's thread: removes entry `key` (its sleep was dropped).
+fn remove(key: Key) {
+    let Some((waker, unref)) = with_wheel(|w| w.remove(key)) else {
+        return;
+    };
+    drop(waker);
+    if let Some(d) = unref {
+        set_ref(d, false);
+    }
+}
+
+/// On the loop's thread: whether entry `key` fired; if not, it will wake `cx`'s waker.
+fn poll_entry(key: Key, cx: &Context<'_>) -> Poll<()> {
+    let known = with_wheel(|w| {
+        let e = w.entry(key)?;
+        Some(e.fired || e.waker.as_ref().is_some_and(|o| o.will_wake(cx.waker())))
+    })
+    .flatten();
+    match known {
+        None => return Poll::Pending,
+        Some(true) => {}
+        Some(false) => set_waker(key, cx.waker().clone()),
+    }
+    if with_wheel(|w| w.entry(key).is_some_and(|e| e.fired)) == Some(true) {
+        Poll::Ready(())
+    } else {
+        Poll::Pending
+    }
+}
+
+/// On the loop's thread: entry `key` now wakes `waker` (at once, if it already fired).
+fn set_waker(key: Key, waker: Waker) {
+    let (old, fired) = with_wheel(|w| match w.entry(key) {
+        Some(e) if !e.fired => (e.waker.replace(waker), None),
+        Some(_) => (None, Some(waker)),
+        None => (Some(waker), None),
+    })
+    .unwrap_or((None, None));
+    // Cloned before, dropped after, with no borrow held.
+    drop(old);
+    if let Some(w) = fired {
+        w.wake();
+    }
 }
 
 /// hyper's [`Timer`](hyper::rt::Timer) on the loop's timers (for `header_read_timeout`,
@@ -77,19 +397,16 @@ struct TimerLoop {
 }
 
 impl TimerLoop {
-    /// Whether this thread is running this loop now (so its sleeps can be local).
-    fn on_its_loop(&self) -> bool {
-        let Some(&id) = self.loop_id.get() else {
-            return false;
-        };
-        context::try_with_current(|inner| inner.id == id) == Some(true)
+    /// The loop's id if this thread is running that loop now (so its sleeps can be local).
+    fn here(&self) -> Option<u64> {
+        let &id = self.loop_id.get()?;
+        (context::try_with_current(|inner| inner.id == id) == Some(true)).then_some(id)
     }
 
-    /// On the loop's thread, in a job: remembers the loop's id.
-    fn learn_id(&self) {
-        if let Some(id) = context::try_with_current(|inner| inner.id) {
-            let _ = self.loop_id.set(id);
-        }
+    /// On the loop's thread, in a job: remembers the loop's id and returns it.
+    fn learn_id(&self) -> Option<u64> {
+        let id = context::try_with_current(|inner| inner.id)?;
+        Some(*self.loop_id.get_or_init(|| id))
     }
 }
 
@@ -124,17 +441,10 @@ impl LoopTimer {
 
     /// A [`LoopSleep`] until `deadline`.
     pub fn sleep_until(&self, deadline: Instant) -> LoopSleep {
-        let mode = if self.inner.on_its_loop() {
-            // (While the thread's locals are being torn down there is no slab: the sleep is
-            // dropped, and the `LoopSleep` never completes.)
-            let sleep = crate::time::sleep_rounded_until(deadline);
-            match ARMED.try_with(|a| a.borrow_mut().insert(None)) {
-                Ok(key) => {
-                    put_back(key, sleep);
-                    Mode::Local(key)
-                }
-                Err(_) => Mode::Dead,
-            }
+        let mode = if let Some(id) = self.inner.here() {
+            // (While the thread's locals are being torn down there is no table: the
+            // `LoopSleep` never completes.)
+            add(id, deadline, None).map_or(Mode::Dead, Mode::Local)
         } else {
             let shared = Arc::new(Shared {
                 fired: AtomicBool::new(false),
@@ -145,8 +455,9 @@ impl LoopTimer {
             let t = self.inner.clone();
             // A job through the inbox (or inline, on the loop's thread before its id is known).
             self.inner.spawner.run_detached(move || {
-                t.learn_id();
-                arm(s, deadline);
+                if let Some(id) = t.learn_id() {
+                    arm_remote(id, &s, deadline);
+                }
             });
             Mode::Remote(shared)
         };
@@ -169,47 +480,23 @@ impl hyper::rt::Timer for LoopTimer {
     }
 }
 
-/// Puts `sleep` (back) in its slot `key` of [`ARMED`]; drops it (clearing its timer) if the
-/// slot is gone or the slab is (thread teardown). Drops happen with no borrow held.
-fn put_back(key: usize, sleep: crate::time::Sleep) {
-    let left = ARMED
-        .try_with(|a| match a.borrow_mut().get_mut(key) {
-            Some(slot @ None) => {
-                *slot = Some(sleep);
-                None
-            }
-            _ => Some(sleep),
-        })
-        .ok()
-        .flatten();
-    drop(left);
-}
-
-/// Takes the `Sleep` in slot `key` of [`ARMED`] out for a poll (the slot stays, empty).
-fn take_out(key: usize) -> Option<crate::time::Sleep> {
-    ARMED
-        .try_with(|a| a.borrow_mut().get_mut(key).and_then(Option::take))
-        .ok()
-        .flatten()
-}
-
-/// Where a remote sleep's real timer is.
+/// Where a remote sleep's entry is.
 enum Slot {
     /// The arming job has not run yet.
     Arming,
-    /// In [`ARMED`] under this key, on the loop's thread.
-    Armed(usize),
-    /// The `LoopSleep` was dropped (or the deadline had passed when arming).
+    /// In [`WHEEL`] under this key, on the loop's thread.
+    Armed(Key),
+    /// The `LoopSleep` was dropped.
     Done,
 }
 
-/// What a remote [`LoopSleep`] and its timer on the loop share; also the timer's waker.
+/// What a remote [`LoopSleep`] and its entry on the loop share; also the entry's waker.
 struct Shared {
     /// Set when the deadline passed.
     fired: AtomicBool,
     /// Who polls the `LoopSleep`.
     sleeper: AtomicWaker,
-    /// Where the timer is; locked only to read or swap it.
+    /// Where the entry is; locked only to read or swap it.
     slot: Mutex<Slot>,
 }
 
@@ -219,7 +506,7 @@ impl Shared {
     }
 }
 
-/// The timers phase fired the `Sleep`.
+/// The entry fired.
 impl Wake for Shared {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
@@ -231,72 +518,33 @@ impl Wake for Shared {
     }
 }
 
-/// Polls `sleep` with `shared`'s waker; whether it is done (then `shared` knows).
-fn poll_for(shared: &Arc<Shared>, sleep: &mut crate::time::Sleep) -> bool {
-    let waker = Waker::from(shared.clone());
-    let done = Pin::new(sleep)
-        .poll(&mut Context::from_waker(&waker))
-        .is_ready();
-    if done {
-        shared.wake_by_ref();
-    }
-    done
-}
-
-/// On the loop's thread, for a sleep made elsewhere: starts the timer and parks its `Sleep` in
-/// [`ARMED`], unless the `LoopSleep` is already gone.
-fn arm(shared: Arc<Shared>, deadline: Instant) {
-    let mut sleep = crate::time::sleep_rounded_until(deadline);
-    if poll_for(&shared, &mut sleep) {
-        *shared.slot() = Slot::Done;
-        return;
-    }
+/// On the loop's thread, for a sleep made elsewhere: adds its entry, unless the `LoopSleep` is
+/// already gone.
+fn arm_remote(loop_id: u64, shared: &Arc<Shared>, deadline: Instant) {
     let mut slot = shared.slot();
     if matches!(*slot, Slot::Done) {
-        // Dropped before this job ran: `sleep` is dropped (the timer cleared) after the lock.
-        drop(slot);
         return;
     }
-    // (While the thread's locals are being torn down there is no slab: the sleep is dropped.)
-    if let Ok(key) = ARMED.try_with(|a| a.borrow_mut().insert(None)) {
+    // (`add` runs no waker: the entry's is only woken by the timers phase.)
+    if let Some(key) = add(loop_id, deadline, Some(Waker::from(shared.clone()))) {
         *slot = Slot::Armed(key);
-        drop(slot);
-        put_back(key, sleep);
     }
 }
 
-/// On the loop's thread, for a local sleep first polled elsewhere: its timer now wakes
-/// `shared`. Nothing to do if the `LoopSleep` was dropped meanwhile (its cancelling job, or
-/// the drop itself on the loop's thread, clears the timer).
+/// On the loop's thread, for a local sleep first polled elsewhere: its entry now wakes
+/// `shared`. Nothing to do if the `LoopSleep` was dropped meanwhile (its removing job, or the
+/// drop itself on the loop's thread, removes the entry).
 fn attach(shared: &Arc<Shared>) {
     let Slot::Armed(key) = *shared.slot() else {
         return;
     };
-    if let Some(mut sleep) = take_out(key) {
-        poll_for(shared, &mut sleep);
-        put_back(key, sleep);
-    }
+    set_waker(key, Waker::from(shared.clone()));
 }
 
-/// On the loop's thread: drops the armed `Sleep` under `key` (clearing its timer).
-fn disarm(key: usize) {
-    let sleep = ARMED
-        .try_with(|a| {
-            let mut a = a.borrow_mut();
-            a.contains(key).then(|| a.remove(key))
-        })
-        .ok()
-        .flatten()
-        .flatten();
-    // Dropped with no borrow held.
-    drop(sleep);
-}
-
-/// How a [`LoopSleep`] reaches its timer (see the module docs).
+/// How a [`LoopSleep`] reaches its entry (see the module docs).
 enum Mode {
-    /// Armed on the loop's thread, polled only there so far: its `Sleep` is in [`ARMED`]
-    /// under this key.
-    Local(usize),
+    /// Made on the loop's thread, polled only there so far.
+    Local(Key),
     /// Made or polled off the loop's thread.
     Remote(Arc<Shared>),
     /// Made while the thread was tearing down its locals: never completes.
@@ -304,16 +552,16 @@ enum Mode {
 }
 
 /// A `Send + Sync` sleep on a loop's timers, made by [`LoopTimer`]; dropping it (on any thread)
-/// cancels the timer.
+/// cancels it.
 pub struct LoopSleep {
     mode: Mode,
     deadline: Instant,
-    /// The loop the timer is on, for polls and drops on other threads.
+    /// The loop the entry is on, for polls and drops on other threads.
     timer: Arc<TimerLoop>,
 }
 
 impl LoopSleep {
-    /// When it completes.
+    /// When it completes (its entry fires up to a millisecond later, never before).
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
@@ -339,18 +587,10 @@ impl Future for LoopSleep {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         match &this.mode {
-            Mode::Local(key) if this.timer.on_its_loop() => {
-                let key = *key;
-                let Some(mut sleep) = take_out(key) else {
-                    return Poll::Pending;
-                };
-                let r = Pin::new(&mut sleep).poll(cx);
-                put_back(key, sleep);
-                r
-            }
+            &Mode::Local(key) if this.timer.here().is_some() => poll_entry(key, cx),
             &Mode::Local(key) => {
                 // Polled off the loop's thread (or after its loop ended): from now on the
-                // timer wakes a `Shared`, by a job on the loop.
+                // entry wakes a `Shared`, by a job on the loop.
                 let shared = Arc::new(Shared {
                     fired: AtomicBool::new(false),
                     sleeper: AtomicWaker::new(),
@@ -392,6 +632,6 @@ impl Drop for LoopSleep {
             Mode::Dead => return,
         };
         // Inline on the loop's thread (where hyper drops its sleeps); a job from elsewhere.
-        self.timer.spawner.run_detached(move || disarm(key));
+        self.timer.spawner.run_detached(move || remove(key));
     }
 }

@@ -107,6 +107,13 @@ pub(crate) fn sleep_rounded_until(deadline: Instant) -> Sleep {
 }
 
 impl Sleep {
+    /// Sets whether the timer keeps the loop alive while pending (Node's `ref`/`unref`).
+    #[cfg(feature = "hyper")]
+    pub(crate) fn set_ref(&self, refed: bool) {
+        self.timer
+            .with_owner(|inner| inner.timers.set_ref(&self.timer, refed));
+    }
+
     /// When the sleep completes.
     pub fn deadline(&self) -> Instant {
         self.timer.due()
