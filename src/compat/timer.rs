@@ -33,8 +33,9 @@
 //! waker is cloned, woken or dropped or a `Sleep` is polled or dropped. Entries are named by
 //! key and generation, so a stale key never reaches another sleep's entry.
 //!
-//! If the loop is gone, its timer went with it and its entries never fire: a remote sleep's
-//! jobs cannot run, and its entry stays in that thread's table until the thread ends.
+//! If the loop is gone, its timer went with it and its entries never fire: a sleep's jobs
+//! cannot run, and its entry stays in that thread's table until the thread ends; the loop's
+//! driver's place is reused by the next loop on the thread that makes sleeps.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -113,27 +114,58 @@ impl Wheel {
             .filter(|e| e.generation == key.generation)
     }
 
-    /// The driver of loop `loop_id`, made if there is none.
-    fn driver(&mut self, loop_id: u64) -> usize {
-        if let Some(i) = self.drivers.iter().rposition(|d| d.loop_id == loop_id) {
-            return i;
+    /// The driver of loop `loop_id`, if it has one.
+    fn find(&self, loop_id: u64) -> Option<usize> {
+        self.drivers.iter().rposition(|d| d.loop_id == loop_id)
+    }
+
+    /// The driver of loop `loop_id`, made if there is none: in the place of a driver whose
+    /// loop is gone, or of one with nothing pending and no timer, if there is one (so a thread
+    /// that runs loop after loop does not collect drivers). Also returns the evicted driver's
+    /// timer, to be dropped with no borrow held.
+    ///
+    /// Reusing the place is sound: an entry only reaches its driver while queued, and only
+    /// on its loop's thread while that loop runs (through `here` or a job on the loop); a gone
+    /// loop's entries are never reached again, and an idle driver has none queued (its
+    /// dropped ones, left in its queue, name generations no live entry has).
+    fn driver(&mut self, loop_id: u64) -> (usize, Option<crate::time::Sleep>) {
+        if let Some(i) = self.find(loop_id) {
+            return (i, None);
         }
-        self.drivers.push(Driver {
+        let fresh = Driver {
             loop_id,
             queue: VecDeque::new(),
             stale: 0,
             pending: 0,
             timer: None,
             armed: None,
+        };
+        let reusable = self.drivers.iter().position(|d| {
+            d.timer
+                .as_ref()
+                .map_or(d.pending == 0, crate::time::Sleep::is_orphaned)
         });
-        self.drivers.len() - 1
+        match reusable {
+            Some(i) => {
+                let old = std::mem::replace(&mut self.drivers[i], fresh);
+                (i, old.timer)
+            }
+            None => {
+                self.drivers.push(fresh);
+                (self.drivers.len() - 1, None)
+            }
+        }
     }
 
-    /// Adds a pending entry on loop `loop_id`. Returns its key, and whether the loop timer
-    /// must be (re)armed for `deadline` (then the caller does it, with no borrow held), and
-    /// whether it must be ref'd again.
-    fn insert(&mut self, loop_id: u64, deadline: Instant, waker: Option<Waker>) -> (Key, Arm) {
-        let d = self.driver(loop_id);
+    /// Adds a pending entry on loop `loop_id`. Returns its key, what the caller must do to
+    /// the loop timer (with no borrow held), and an evicted driver's timer to drop.
+    fn insert(
+        &mut self,
+        loop_id: u64,
+        deadline: Instant,
+        waker: Option<Waker>,
+    ) -> (Key, Arm, Option<crate::time::Sleep>) {
+        let (d, evicted) = self.driver(loop_id);
         self.generation += 1;
         let key = Key {
             slot: self.entries.insert(Entry {
@@ -165,7 +197,7 @@ impl Wheel {
         } else {
             Arm::No
         };
-        (key, arm)
+        (key, arm, evicted)
     }
 
     /// Removes the entry `key` (its `LoopSleep` is gone). Returns its waker (to be dropped
@@ -236,16 +268,21 @@ fn arm(loop_id: u64, deadline: Instant) {
     let waker = Waker::from(Arc::new(DriverWake { loop_id }));
     // Not ready: it fires in a timers phase, not when made.
     let _ = Pin::new(&mut timer).poll(&mut Context::from_waker(&waker));
-    let old = with_wheel(|w| {
-        let d = w.driver(loop_id);
-        let driver = &mut w.drivers[d];
-        if driver.pending == 0 {
-            timer.set_ref(false);
+    // The driver was made by the `insert` that asked for this timer. Whatever timer is not
+    // kept (the old one, or this one if there were no driver) is dropped with no borrow held.
+    let left = with_wheel(|w| match w.find(loop_id) {
+        Some(d) => {
+            let driver = &mut w.drivers[d];
+            if driver.pending == 0 {
+                timer.set_ref(false);
+            }
+            driver.armed = Some(timer.deadline());
+            driver.timer.replace(timer)
         }
-        driver.armed = Some(timer.deadline());
-        driver.timer.replace(timer)
-    });
-    drop(old);
+        None => Some(timer),
+    })
+    .flatten();
+    drop(left);
 }
 
 /// On the loop's thread, from its timer's waker: fires loop `loop_id`'s due entries, then
@@ -254,7 +291,7 @@ fn fire_due(loop_id: u64) {
     let now = Instant::now();
     let mut wake = Vec::new();
     let (old, next) = with_wheel(|w| {
-        let Some(d) = w.drivers.iter().rposition(|d| d.loop_id == loop_id) else {
+        let Some(d) = w.find(loop_id) else {
             return (None, None);
         };
         let Wheel {
@@ -291,7 +328,9 @@ fn fire_due(loop_id: u64) {
     for w in wake {
         w.wake();
     }
-    if let Some(t) = next {
+    // (Always so: the loop's timers phase fired its timer. Checked, as `arm` needs the loop.)
+    let on_loop = context::try_with_current(|inner| inner.id == loop_id) == Some(true);
+    if let Some(t) = next.filter(|_| on_loop) {
         arm(loop_id, t);
     }
 }
@@ -318,12 +357,12 @@ fn set_ref(driver: usize, refed: bool) {
 /// On the loop's thread (loop `loop_id` running): a pending entry for `deadline` that wakes
 /// `waker` when it fires.
 fn add(loop_id: u64, deadline: Instant, waker: Option<Waker>) -> Option<Key> {
-    let (key, todo) = with_wheel(|w| w.insert(loop_id, deadline, waker))?;
+    let (key, todo, evicted) = with_wheel(|w| w.insert(loop_id, deadline, waker))?;
+    drop(evicted);
     match todo {
         Arm::No => {}
         Arm::Ref => {
-            let d = with_wheel(|w| w.driver(loop_id));
-            if let Some(d) = d {
+            if let Some(d) = with_wheel(|w| w.find(loop_id)).flatten() {
                 set_ref(d, true);
             }
         }
@@ -633,5 +672,34 @@ impl Drop for LoopSleep {
         };
         // Inline on the loop's thread (where hyper drops its sleeps); a job from elsewhere.
         self.timer.spawner.run_detached(move || remove(key));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A thread that runs loop after loop, each with sleeps (one left pending when its loop
+    /// ends, one that fired), reuses the place of a gone loop's driver instead of collecting
+    /// drivers.
+    #[test]
+    fn loops_run_one_after_another_reuse_the_drivers_places() {
+        let mut kept = Vec::new();
+        for _ in 0..20 {
+            let ev = crate::EventLoop::new();
+            let pending = ev.block_on(async {
+                let timer = LoopTimer::new();
+                timer
+                    .sleep_until(Instant::now() + Duration::from_millis(1))
+                    .await;
+                // Kept, not awaited: it is still pending when its loop ends.
+                Some(timer.sleep_until(Instant::now() + Duration::from_secs(60)))
+            });
+            kept.push(pending);
+        }
+        let drivers = WHEEL.with(|w| w.borrow().drivers.len());
+        assert!(drivers <= 2, "{drivers} drivers for loops that are gone");
+        // The pending sleeps of gone loops are inert: dropping them off their loops is a no-op.
+        drop(kept);
     }
 }

@@ -107,6 +107,12 @@ pub(crate) fn sleep_rounded_until(deadline: Instant) -> Sleep {
 }
 
 impl Sleep {
+    /// Whether the loop this sleep's timer is on is gone (so it can never fire).
+    #[cfg(feature = "hyper")]
+    pub(crate) fn is_orphaned(&self) -> bool {
+        self.timer.owner.strong_count() == 0
+    }
+
     /// Sets whether the timer keeps the loop alive while pending (Node's `ref`/`unref`).
     #[cfg(feature = "hyper")]
     pub(crate) fn set_ref(&self, refed: bool) {
