@@ -16,6 +16,7 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
+use std::future::Future;
 
 async fn hello(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let body = format!("hello {}", req.uri().path());
@@ -162,6 +163,147 @@ fn a_loop_sleep_awaited_on_another_thread_fires() {
             });
             rx.await.unwrap();
         })
+    });
+}
+
+/// A sleep made and polled on the loop (pending, its timer holding the loop task's waker),
+/// then awaited on another thread: the loop's timer now wakes that thread.
+#[test]
+fn a_loop_sleep_polled_on_the_loop_then_awaited_elsewhere_fires() {
+    bounded(20, || {
+        executor::block_on(async {
+            let timer = LoopTimer::new();
+            let mut s = timer.sleep_until(Instant::now() + Duration::from_millis(3));
+            assert!(futures::poll!(&mut s).is_pending());
+            let (tx, rx) = futures::channel::oneshot::channel();
+            std::thread::spawn(move || {
+                futures::executor::block_on(s);
+                tx.send(()).unwrap();
+            });
+            rx.await.unwrap();
+        })
+    });
+}
+
+/// A sleep polled on the loop, then polled and dropped on another thread: the drop cancels its
+/// timer (the loop, kept alive only by that 60 s timer, ends at once).
+#[test]
+fn a_loop_sleep_polled_on_both_sides_then_dropped_elsewhere_is_cancelled() {
+    bounded(20, || {
+        let ev = EventLoop::new();
+        let start = Instant::now();
+        ev.run(|| {
+            executor::spawn(async {
+                let mut s = LoopTimer::new().sleep_until(Instant::now() + Duration::from_secs(60));
+                assert!(futures::poll!(&mut s).is_pending());
+                std::thread::spawn(move || {
+                    let waker = futures::task::noop_waker();
+                    let mut cx = std::task::Context::from_waker(&waker);
+                    assert!(std::pin::Pin::new(&mut s).poll(&mut cx).is_pending());
+                    drop(s);
+                });
+            })
+            .detach();
+        });
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the timer was not cancelled"
+        );
+    });
+}
+
+/// A timer made from a spawner off the loop: its sleeps fire and cancel both before and after
+/// it learned which loop it is on (its first job there), made on the loop or elsewhere.
+#[test]
+fn a_timer_from_a_spawner_fires_and_cancels_on_the_loop() {
+    bounded(20, || {
+        let ev = EventLoop::new();
+        let timer = LoopTimer::with_spawner(ev.block_on(async { executor::spawner() }));
+        for _ in 0..2 {
+            let t = timer.clone();
+            let start = Instant::now();
+            ev.block_on(async move {
+                t.sleep_until(Instant::now() + Duration::from_millis(2))
+                    .await;
+                let long = t.sleep_until(Instant::now() + Duration::from_secs(60));
+                drop(long);
+            });
+            assert!(start.elapsed() >= Duration::from_millis(2));
+            let start = Instant::now();
+            ev.run(|| {});
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "a dropped sleep kept the loop"
+            );
+        }
+    });
+}
+
+/// Many sleeps on one loop share its one timer: made out of deadline order, most of them
+/// dropped (so the queue is compacted), the rest fire in deadline order, none before its
+/// deadline.
+#[test]
+fn many_loop_sleeps_fire_in_deadline_order_none_early() {
+    let order = run_bounded(async {
+        let timer = LoopTimer::new();
+        let start = Instant::now();
+        let fired = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut kept = Vec::new();
+        for i in 0..300u64 {
+            // Deadlines 1..=30 ms, not in the order they are made.
+            let ms = 1 + (i * 7) % 30;
+            let s = timer.sleep_until(start + Duration::from_millis(ms));
+            if i % 10 == 0 {
+                kept.push((ms, s));
+            }
+        }
+        let mut tasks = Vec::new();
+        for (ms, s) in kept {
+            let fired = fired.clone();
+            tasks.push(executor::spawn(async move {
+                s.await;
+                assert!(
+                    start.elapsed() >= Duration::from_millis(ms),
+                    "{ms} ms fired early"
+                );
+                fired.borrow_mut().push(ms);
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        fired.take()
+    });
+    assert_eq!(order.len(), 30);
+    assert!(order.is_sorted(), "{order:?}");
+}
+
+/// The loop's timer is unref'd when its last pending sleep is dropped and ref'd again by the
+/// next one: that one (pending, nobody polling it, no task left) keeps the loop alive until
+/// it fired, then the loop ends.
+#[test]
+fn a_sleep_after_the_last_one_was_dropped_keeps_the_loop_alive_again() {
+    bounded(20, || {
+        let ev = EventLoop::new();
+        let holder = std::rc::Rc::new(std::cell::RefCell::new(None));
+        let h = holder.clone();
+        let start = Instant::now();
+        ev.run(move || {
+            let timer = LoopTimer::new();
+            drop(timer.sleep_until(Instant::now() + Duration::from_millis(3)));
+            *h.borrow_mut() = Some(timer.sleep_until(Instant::now() + Duration::from_millis(15)));
+        });
+        assert!(
+            start.elapsed() >= Duration::from_millis(15),
+            "the loop ended before the pending sleep was due"
+        );
+        let start = Instant::now();
+        ev.run(|| {});
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "a fired sleep kept the loop alive"
+        );
+        drop(holder);
     });
 }
 

@@ -43,6 +43,9 @@ pub(crate) struct TimerCell {
     /// Registration number of the live list entry; 0 when the timer is not scheduled.
     /// Invariant: at most one list entry carries this timer's current `seq`.
     pub(super) seq: Cell<u64>,
+    /// Where the live list entry is: its index counted from the first entry its list ever
+    /// had (`List::base` is the index of the list's front). Meaningful only while scheduled.
+    pub(super) pos: Cell<u64>,
     /// Whether a scheduled timer keeps the loop alive.
     pub(super) refed: Cell<bool>,
     /// Set by `clear` of a timer that had not finished (Node's `_idleTimeout = -1` in

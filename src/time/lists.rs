@@ -75,15 +75,62 @@ pub(super) struct List {
     /// Identity of this list, never reused (slab slots are): Node compares list objects
     /// (`list === timerListMap[msecs]`), and a removed list's slot may hold a new list.
     pub(super) uid: u64,
-    /// Entries `(timer, seq)`; an entry whose seq differs from the timer's is a tombstone.
-    pub(super) entries: VecDeque<(Rc<TimerCell>, u64)>,
+    /// Entries `(timer, seq)`; an entry whose seq differs from the timer's is a tombstone, and
+    /// so is one whose timer is `None`: `unschedule` lets go of the timer at once (so a
+    /// cleared timer is freed when its owner drops it, not when its tombstone reaches the
+    /// head or a compaction, which freed them in batches of 64 and more).
+    pub(super) entries: VecDeque<(Option<Rc<TimerCell>>, u64)>,
     /// Number of tombstones in `entries`.
     pub(super) tombstones: usize,
+    /// Index of `entries[0]` counted from the first entry the list ever had (see
+    /// `TimerCell::pos`).
+    pub(super) base: u64,
     /// Id of the list's live heap entry (ids are unique and increase).
     pub(super) id: u64,
 }
 
 impl List {
+    /// Whether `entry` is a tombstone.
+    pub(super) fn is_tombstone(entry: &(Option<Rc<TimerCell>>, u64)) -> bool {
+        entry.0.as_ref().is_none_or(|t| t.seq.get() != entry.1)
+    }
+
+    /// Appends a live entry for `timer`, scheduled as `seq`.
+    pub(super) fn push(&mut self, timer: &Rc<TimerCell>, seq: u64) {
+        timer.pos.set(self.base + self.entries.len() as u64);
+        self.entries.push_back((Some(timer.clone()), seq));
+    }
+
+    /// Removes the front entry.
+    pub(super) fn pop_front(&mut self) {
+        if self.entries.pop_front().is_some() {
+            self.base += 1;
+        }
+    }
+
+    /// Drops the tombstones, keeping the live entries in order (and their `pos` true).
+    pub(super) fn compact(&mut self) {
+        self.entries.retain(|e| !Self::is_tombstone(e));
+        self.tombstones = 0;
+        for (i, (t, _)) in self.entries.iter().enumerate() {
+            if let Some(t) = t {
+                t.pos.set(self.base + i as u64);
+            }
+        }
+    }
+
+    /// Turns the live entry of `timer`, scheduled as `seq`, into a tombstone and returns the
+    /// list's reference to the timer (to be dropped with no borrow held).
+    pub(super) fn release(&mut self, timer: &TimerCell, seq: u64) -> Option<Rc<TimerCell>> {
+        self.tombstones += 1;
+        let i = usize::try_from(timer.pos.get().checked_sub(self.base)?).ok()?;
+        let entry = self.entries.get_mut(i)?;
+        if entry.1 != seq || !entry.0.as_ref().is_some_and(|t| std::ptr::eq(&**t, timer)) {
+            return None;
+        }
+        entry.0.take()
+    }
+
     /// Whether the list holds no scheduled timer (`L.isEmpty`).
     pub(super) fn is_empty(&self) -> bool {
         self.entries.len() == self.tombstones

@@ -22,6 +22,8 @@ pub(crate) mod timers;
 pub(crate) use entry::{Action, TimerCell, deadline};
 pub use interval::{Interval, interval, interval_at};
 pub use missed::MissedTickBehavior;
+#[cfg(feature = "hyper")]
+pub(crate) use sleep::sleep_rounded_until;
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Elapsed, Timeout, timeout, timeout_at};
 

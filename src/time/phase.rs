@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::MissedTickBehavior;
 use super::entry::{Action, TimerCell, deadline};
+use super::lists::List;
 use super::timers::Timers;
 use crate::observe::Kind;
 use crate::runtime::LoopState;
@@ -82,11 +83,11 @@ impl Timers {
                 loop {
                     match list.entries.front() {
                         None => break None,
-                        Some((t, seq)) if t.seq.get() != *seq => {
-                            list.entries.pop_front();
+                        Some(e) if List::is_tombstone(e) => {
+                            list.pop_front();
                             list.tombstones = list.tombstones.saturating_sub(1);
                         }
-                        Some((t, _)) => break Some(t.clone()),
+                        Some((t, _)) => break t.clone(),
                     }
                 }
             };

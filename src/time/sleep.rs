@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use futures::future::FusedFuture;
 
+#[cfg(feature = "hyper")]
+use super::Action;
 use super::{TimerCell, register, waker_timer};
 
 /// A future that completes at a deadline. Made by [`sleep`] and [`sleep_until`].
@@ -71,7 +73,53 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     }
 }
 
+/// A [`Sleep`] for the time left until `deadline`, rounded up to whole milliseconds, so its
+/// timer goes on Node's list for that duration (shared by every sleep of that length) rather
+/// than a list of its own: it ends up to a millisecond after `deadline`, never before. Reads
+/// the clock once (into the loop time, as `sleep` does). For `compat::LoopTimer`: hyper asks
+/// for "now + 10 s" per request head (`header_read_timeout`); as absolute deadlines
+/// (`sleep_until`) each made its own list and heap entry, and the heap kept a stale entry per
+/// cancelled sleep until its 10 s were up.
+///
+/// # Panics
+/// If no loop is running on this thread.
+#[cfg(feature = "hyper")]
+#[track_caller]
+pub(crate) fn sleep_rounded_until(deadline: Instant) -> Sleep {
+    let timer = crate::runtime::context::with_current("compat::LoopTimer", |inner| {
+        let now = inner.update_time();
+        let left = deadline.saturating_duration_since(now);
+        let ms = u64::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
+        let timer = inner.timers.new_timer(
+            inner.weak_self.clone(),
+            Action::Waker(std::cell::RefCell::new(None)),
+            Duration::from_millis(ms),
+            false,
+            now,
+        );
+        inner.timers.start(&timer, now);
+        timer
+    });
+    Sleep {
+        timer,
+        terminated: false,
+    }
+}
+
 impl Sleep {
+    /// Whether the loop this sleep's timer is on is gone (so it can never fire).
+    #[cfg(feature = "hyper")]
+    pub(crate) fn is_orphaned(&self) -> bool {
+        self.timer.owner.strong_count() == 0
+    }
+
+    /// Sets whether the timer keeps the loop alive while pending (Node's `ref`/`unref`).
+    #[cfg(feature = "hyper")]
+    pub(crate) fn set_ref(&self, refed: bool) {
+        self.timer
+            .with_owner(|inner| inner.timers.set_ref(&self.timer, refed));
+    }
+
     /// When the sleep completes.
     pub fn deadline(&self) -> Instant {
         self.timer.due()

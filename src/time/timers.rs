@@ -86,6 +86,7 @@ impl Timers {
             own_list: Cell::new(false),
             due: Cell::new(now),
             seq: Cell::new(0),
+            pos: Cell::new(0),
             refed: Cell::new(true),
             cancelled: Cell::new(false),
             dead: Cell::new(false),
@@ -146,6 +147,7 @@ impl Timers {
                     uid,
                     entries: VecDeque::new(),
                     tombstones: 0,
+                    base: 0,
                     id: 0,
                 });
                 l.by_key.insert(key, slot);
@@ -162,29 +164,33 @@ impl Timers {
             }
         };
         let list = &mut l.lists[slot];
-        list.entries.push_back((timer.clone(), seq));
+        list.push(timer, seq);
         if list.tombstones >= COMPACT_MIN_TOMBSTONES && list.tombstones * 2 > list.entries.len() {
-            list.entries.retain(|(t, s)| t.seq.get() == *s);
-            list.tombstones = 0;
+            list.compact();
         }
     }
 
     /// Takes `timer` out of its list (`L.remove`, leaving a tombstone). Returns whether it was
     /// scheduled.
     pub(crate) fn unschedule(&self, timer: &TimerCell) -> bool {
-        if timer.seq.get() == 0 {
+        let seq = timer.seq.replace(0);
+        if seq == 0 {
             return false;
         }
-        timer.seq.set(0);
         if timer.refed.get() {
             self.ref_count.set(self.ref_count.get() - 1);
         }
         let mut l = self.lists.borrow_mut();
         // A scheduled timer's entry is always in the current list of its key: a list is only
         // ever removed when it is empty.
-        if let Some(&slot) = l.by_key.get(&timer.list_key()) {
-            l.lists[slot].tombstones += 1;
-        }
+        let released = match l.by_key.get(&timer.list_key()) {
+            Some(&slot) => l.lists[slot].release(timer, seq),
+            None => None,
+        };
+        drop(l);
+        // The caller holds the timer too, so this is not the last reference; dropped with no
+        // borrow held all the same.
+        drop(released);
         true
     }
 
@@ -260,6 +266,7 @@ impl Timers {
         self.js_next_expiry.set(None);
         for (_, list) in lists.lists {
             for (timer, seq) in list.entries {
+                let Some(timer) = timer else { continue };
                 if timer.seq.get() == seq {
                     timer.seq.set(0);
                     out.push(timer);
@@ -320,6 +327,41 @@ mod tests {
     }
 
     #[test]
+    fn a_cleared_timer_is_let_go_of_at_once_also_after_compactions_and_restarts() {
+        let t = Timers::default();
+        let now = Instant::now();
+        let timers: Vec<_> = (0..300).map(|_| cell(&t, 7, now)).collect();
+        for x in &timers {
+            t.start(x, now);
+            assert_eq!(Rc::strong_count(x), 2, "the list holds a scheduled timer");
+        }
+        // Clears two of every three (compacting the list on the way, as later starts do),
+        // restarts some of the rest (a new entry at the back), then clears every timer.
+        for (i, x) in timers.iter().enumerate() {
+            if i % 3 != 0 {
+                assert!(t.clear(x));
+                assert_eq!(Rc::strong_count(x), 1, "timer {i}'s tombstone holds it");
+            }
+        }
+        let late: Vec<_> = (0..100).map(|_| cell(&t, 7, now)).collect();
+        for x in &late {
+            t.start(x, now);
+        }
+        for x in timers.iter().step_by(6) {
+            t.start(x, now);
+        }
+        for x in timers.iter().step_by(3).chain(&late) {
+            assert!(t.clear(x));
+            assert_eq!(Rc::strong_count(x), 1);
+        }
+        assert_eq!(t.ref_count(), 0);
+        assert!(
+            t.lists.borrow().by_key.is_empty(),
+            "the emptied list is removed"
+        );
+    }
+
+    #[test]
     fn compaction_keeps_live_entries_in_order() {
         let t = Timers::default();
         let now = Instant::now();
@@ -335,7 +377,11 @@ mod tests {
         let l = t.lists.borrow();
         let list = &l.lists[l.by_key[&ListKey::Duration(Duration::from_millis(7))]];
         assert_eq!(list.tombstones, 0);
-        let uids: Vec<u64> = list.entries.iter().map(|(c, _)| c.uid).collect();
+        let uids: Vec<u64> = list
+            .entries
+            .iter()
+            .map(|(c, _)| c.as_ref().unwrap().uid)
+            .collect();
         let mut expected: Vec<u64> = timers
             .iter()
             .map(|x| x.uid)

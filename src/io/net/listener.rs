@@ -6,6 +6,7 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::task::{Context, Poll};
 
+use super::addr::{Target, resolve_off_loop, system_resolve};
 use super::registration::Registration;
 use super::stream::TcpStream;
 use crate::io::reactor::Direction;
@@ -47,14 +48,55 @@ impl TcpListener {
     /// Binds a listener to `addr` (port 0: the OS picks one; see [`local_addr`](Self::local_addr))
     /// and registers it with the running loop.
     ///
-    /// Host names are resolved by the system's (blocking) resolver; pass an IP address to stay
-    /// off it.
+    /// Host names are resolved by the system's (blocking) resolver **on the loop's thread**,
+    /// which stops the loop for as long as DNS takes: pass an IP address (a `SocketAddr`,
+    /// `"127.0.0.1:0"`), or use [`bind_async`](Self::bind_async) for a host name.
     ///
     /// # Panics
     /// If no loop is running on this thread.
     #[track_caller]
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let socket = std::net::TcpListener::bind(addr)?;
+        TcpListener::from_std(socket)
+    }
+
+    /// Binds a listener to `addr` as [`bind`](Self::bind) does, but a host name is resolved on
+    /// the offload pool while the loop goes on with its timers and I/O, as
+    /// [`TcpStream::connect`] does (libuv's `uv_getaddrinfo` is a thread-pool job too). An IP
+    /// address is used as is, with no thread involved. Each resolved address is tried in turn
+    /// until one binds (as `std`'s `bind` does).
+    ///
+    /// # Errors
+    /// The lookup's error, or the last address's bind error.
+    ///
+    /// # Panics
+    /// If no loop is running on this thread.
+    ///
+    /// ```
+    /// executor::block_on(async {
+    ///     let listener = executor::net::TcpListener::bind_async("localhost:0").await?;
+    ///     assert!(listener.local_addr()?.ip().is_loopback());
+    ///     std::io::Result::Ok(())
+    /// })
+    /// .unwrap();
+    /// ```
+    pub async fn bind_async(addr: impl super::ToSocketAddrs) -> io::Result<TcpListener> {
+        TcpListener::bind_with(addr.target(), system_resolve).await
+    }
+
+    /// [`bind_async`](Self::bind_async) with the resolver given (tests pass a slow one).
+    async fn bind_with(
+        target: Target,
+        resolve: impl FnOnce(Target) -> io::Result<Vec<SocketAddr>> + Send + 'static,
+    ) -> io::Result<TcpListener> {
+        let addrs = resolve_off_loop(target, resolve).await?;
+        if addrs.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "could not resolve to any address",
+            ));
+        }
+        let socket = std::net::TcpListener::bind(&addrs[..])?;
         TcpListener::from_std(socket)
     }
 
@@ -121,5 +163,70 @@ impl TcpListener {
     ) -> Poll<io::Result<(std::net::TcpStream, SocketAddr)>> {
         self.registration
             .poll_io_unbudgeted(Direction::Read, cx, || self.socket.accept())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::addr::sealed::Sealed;
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// The resolver blocks until the loop has run three ticks of a 1 ms interval, which it can
+    /// only do if the lookup is not on the loop's thread (there, it would wait out its 10 s
+    /// bound and the test would fail); then the listener is bound to what it returned.
+    #[test]
+    fn bind_async_resolves_off_the_loop_and_a_slow_lookup_does_not_stop_it() {
+        let (tick_tx, tick_rx) = mpsc::channel::<()>();
+        let loop_thread = std::thread::current().id();
+        let (bound, ticks) = crate::block_on(async move {
+            let mut interval = crate::time::interval(Duration::from_millis(1));
+            let ticks = std::rc::Rc::new(std::cell::Cell::new(0u32));
+            let t = ticks.clone();
+            let ticker = crate::spawn(async move {
+                loop {
+                    interval.tick().await;
+                    t.set(t.get() + 1);
+                    let _ = tick_tx.send(());
+                }
+            });
+            let listener = TcpListener::bind_with(("localhost", 0).target(), move |target| {
+                assert_ne!(
+                    std::thread::current().id(),
+                    loop_thread,
+                    "resolved on the loop"
+                );
+                for _ in 0..3 {
+                    tick_rx
+                        .recv_timeout(Duration::from_secs(10))
+                        .map_err(|_| io::Error::other("the loop stopped ticking"))?;
+                }
+                system_resolve(target)
+            })
+            .await;
+            ticker.abort();
+            (listener.and_then(|l| l.local_addr()), ticks.get())
+        });
+        let addr = bound.expect("binds to localhost");
+        assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
+        assert!(ticks >= 3, "{ticks} ticks during the lookup");
+    }
+
+    #[test]
+    fn bind_async_reports_a_lookup_with_no_address_and_binds_ip_addresses_directly() {
+        crate::block_on(async {
+            let err = TcpListener::bind_with(("nowhere", 0).target(), |_| Ok(Vec::new()))
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            let l = TcpListener::bind_async("127.0.0.1:0").await.unwrap();
+            assert!(l.local_addr().unwrap().ip().is_loopback());
+            let err = TcpListener::bind_with("127.0.0.1:0".target(), |_| {
+                unreachable!("an IP address is not looked up")
+            })
+            .await;
+            assert!(err.is_ok());
+        });
     }
 }
