@@ -132,12 +132,52 @@ pub(crate) async fn resolve_off_loop(
     }
 }
 
+/// For tests of lookups off the loop: runs the future `lookup` makes beside a 1 ms interval,
+/// handing it a resolver that asserts it is not on the loop's thread and blocks until the loop
+/// has run three ticks (10 s at most, then it fails); returns the future's output and the
+/// ticks counted meanwhile.
+#[cfg(test)]
+pub(crate) async fn beside_a_ticking_interval<T, Fut>(
+    lookup: impl FnOnce(Box<dyn FnOnce(Target) -> io::Result<Vec<SocketAddr>> + Send>) -> Fut,
+) -> (T, u32)
+where
+    Fut: std::future::Future<Output = T>,
+{
+    use std::time::Duration;
+    let (tick_tx, tick_rx) = std::sync::mpsc::channel::<()>();
+    let loop_thread = std::thread::current().id();
+    let mut interval = crate::time::interval(Duration::from_millis(1));
+    let ticks = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let t = ticks.clone();
+    let ticker = crate::spawn(async move {
+        loop {
+            interval.tick().await;
+            t.set(t.get() + 1);
+            let _ = tick_tx.send(());
+        }
+    });
+    let out = lookup(Box::new(move |target| {
+        assert_ne!(
+            std::thread::current().id(),
+            loop_thread,
+            "resolved on the loop"
+        );
+        for _ in 0..3 {
+            tick_rx
+                .recv_timeout(Duration::from_secs(10))
+                .map_err(|_| io::Error::other("the loop stopped ticking"))?;
+        }
+        system_resolve(target)
+    }))
+    .await;
+    ticker.abort();
+    (out, ticks.get())
+}
+
 #[cfg(test)]
 mod tests {
     use super::sealed::Sealed;
     use super::*;
-    use std::sync::mpsc;
-    use std::time::Duration;
 
     #[test]
     fn ip_addresses_need_no_lookup_and_names_do() {
@@ -152,36 +192,9 @@ mod tests {
     /// bound and the test would fail).
     #[test]
     fn a_slow_lookup_does_not_stop_the_loop() {
-        let (tick_tx, tick_rx) = mpsc::channel::<()>();
-        let loop_thread = std::thread::current().id();
-        let (addrs, ticks) = crate::block_on(async move {
-            let mut interval = crate::time::interval(Duration::from_millis(1));
-            let ticks = std::rc::Rc::new(std::cell::Cell::new(0u32));
-            let t = ticks.clone();
-            let ticker = crate::spawn(async move {
-                loop {
-                    interval.tick().await;
-                    t.set(t.get() + 1);
-                    let _ = tick_tx.send(());
-                }
-            });
-            let addrs = resolve_off_loop(("localhost", 8080).target(), move |target| {
-                assert_ne!(
-                    std::thread::current().id(),
-                    loop_thread,
-                    "resolved on the loop"
-                );
-                for _ in 0..3 {
-                    tick_rx
-                        .recv_timeout(Duration::from_secs(10))
-                        .map_err(|_| io::Error::other("the loop stopped ticking"))?;
-                }
-                system_resolve(target)
-            })
-            .await;
-            ticker.abort();
-            (addrs, ticks.get())
-        });
+        let (addrs, ticks) = crate::block_on(beside_a_ticking_interval(|resolve| {
+            resolve_off_loop(("localhost", 8080).target(), resolve)
+        }));
         let addrs = addrs.expect("localhost resolves");
         assert!(
             addrs

@@ -168,46 +168,19 @@ impl TcpListener {
 
 #[cfg(test)]
 mod tests {
+    use super::super::addr::beside_a_ticking_interval;
     use super::super::addr::sealed::Sealed;
     use super::*;
-    use std::sync::mpsc;
-    use std::time::Duration;
 
     /// The resolver blocks until the loop has run three ticks of a 1 ms interval, which it can
     /// only do if the lookup is not on the loop's thread (there, it would wait out its 10 s
     /// bound and the test would fail); then the listener is bound to what it returned.
     #[test]
     fn bind_async_resolves_off_the_loop_and_a_slow_lookup_does_not_stop_it() {
-        let (tick_tx, tick_rx) = mpsc::channel::<()>();
-        let loop_thread = std::thread::current().id();
-        let (bound, ticks) = crate::block_on(async move {
-            let mut interval = crate::time::interval(Duration::from_millis(1));
-            let ticks = std::rc::Rc::new(std::cell::Cell::new(0u32));
-            let t = ticks.clone();
-            let ticker = crate::spawn(async move {
-                loop {
-                    interval.tick().await;
-                    t.set(t.get() + 1);
-                    let _ = tick_tx.send(());
-                }
-            });
-            let listener = TcpListener::bind_with(("localhost", 0).target(), move |target| {
-                assert_ne!(
-                    std::thread::current().id(),
-                    loop_thread,
-                    "resolved on the loop"
-                );
-                for _ in 0..3 {
-                    tick_rx
-                        .recv_timeout(Duration::from_secs(10))
-                        .map_err(|_| io::Error::other("the loop stopped ticking"))?;
-                }
-                system_resolve(target)
-            })
-            .await;
-            ticker.abort();
-            (listener.and_then(|l| l.local_addr()), ticks.get())
-        });
+        let (bound, ticks) = crate::block_on(beside_a_ticking_interval(|resolve| async {
+            let listener = TcpListener::bind_with(("localhost", 0).target(), resolve).await;
+            listener.and_then(|l| l.local_addr())
+        }));
         let addr = bound.expect("binds to localhost");
         assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
         assert!(ticks >= 3, "{ticks} ticks during the lookup");
