@@ -18,13 +18,13 @@ impl LoopState {
     /// ending: timers, I/O and other threads' wakes run between its polls. (tokio defers the
     /// same wake until its driver has run: `context::defer` in `task::yield_now`.)
     #[inline]
-    pub(crate) fn schedule_woken(&self, task: TaskRef, header: &WakeTarget) {
+    pub(crate) fn schedule_woken(&self, header: &WakeTarget) {
         // Exact: two live headers have two addresses, and both are alive (the waker's count
         // keeps `header` alive, the slab's the current one).
         if std::ptr::eq(self.current.get(), header) {
-            self.immediates.push_job(Job::Task(task));
+            self.immediates.push_job(Job::Task(header.task));
         } else {
-            self.schedule_microtask_task(task);
+            self.schedule_microtask_task(header.task);
         }
     }
 

@@ -334,7 +334,7 @@ pub(crate) fn new_task<F>(
     fut: F,
     task: TaskRef,
     loop_id: u64,
-) -> (TaskPtr<dyn ErasedTask>, TaskPtr<dyn JoinTarget<F::Output>>)
+) -> (TaskPtr<dyn ErasedTask>, JoinHandleParts<F::Output>)
 where
     F: Future + 'static,
     F::Output: 'static,

@@ -98,7 +98,7 @@ impl WakeTarget {
         }
         let queued = context::try_with_current(|inner| {
             inner.id == self.loop_id && {
-                inner.schedule_woken(self.task, self);
+                inner.schedule_woken(self);
                 true
             }
         });
