@@ -13,6 +13,8 @@ use std::rc::Weak;
 use crate::observe::Kind;
 use crate::runtime::LoopState;
 use crate::runtime::microtasks::Job;
+use crate::task::waker::TaskRef;
+use std::task::Waker;
 
 /// One `setImmediate` callback, shared with its [`ImmediateHandle`](crate::node::ImmediateHandle).
 pub(crate) struct ImmediateCell {
@@ -33,14 +35,21 @@ impl fmt::Debug for ImmediateCell {
     }
 }
 
-/// An entry of the check queue.
+/// An entry of the check queue: 16 bytes (each variant is one pointer or a [`TaskRef`], whose
+/// niche holds the tag), so a push and a pop move it in registers.
 #[derive(Debug)]
 pub(crate) enum CheckEntry {
+    /// A task resuming after `yield_now` or a self-wake.
+    Task(TaskRef),
     /// A `setImmediate` callback.
     Immediate(std::rc::Rc<ImmediateCell>),
-    /// A task or waker resuming after `yield_now`.
-    Job(Job),
+    /// A waker resuming after `yield_now` (one that is not the polled task's own); boxed, as
+    /// a `Job` is 24 bytes.
+    Job(Box<Job>),
 }
+
+// The point of the layout above.
+const _: () = assert!(std::mem::size_of::<CheckEntry>() == 16);
 
 /// The check queue of one loop.
 #[derive(Default, Debug)]
@@ -63,15 +72,26 @@ fn grow(queue: &mut VecDeque<CheckEntry>) {
 }
 
 impl Immediates {
-    /// Queues a yielded task or waker.
+    /// Queues a yielded task.
     #[inline]
-    pub(crate) fn push_job(&self, job: Job) {
+    pub(crate) fn push_task(&self, task: TaskRef) {
+        self.push(CheckEntry::Task(task));
+    }
+
+    /// Queues a waker to wake in the check phase.
+    pub(crate) fn push_wake(&self, waker: Waker) {
+        self.push(CheckEntry::Job(Box::new(Job::Wake(waker))));
+    }
+
+    /// Queues a task or waker entry.
+    #[inline]
+    fn push(&self, entry: CheckEntry) {
         self.jobs.set(self.jobs.get() + 1);
         let mut queue = self.queue.borrow_mut();
         if queue.len() == queue.capacity() {
             grow(&mut queue);
         }
-        queue.push_back(CheckEntry::Job(job));
+        queue.push_back(entry);
     }
 
     /// Whether the poll phase must not sleep because the check phase has work.
@@ -96,9 +116,13 @@ impl Immediates {
                     }
                     inner.traced(Kind::Immediate, 0, None, cb);
                 }
+                Some(CheckEntry::Task(task)) => {
+                    self.jobs.set(self.jobs.get() - 1);
+                    inner.poll_task(task);
+                }
                 Some(CheckEntry::Job(job)) => {
                     self.jobs.set(self.jobs.get() - 1);
-                    inner.run_job(job, Kind::Immediate);
+                    inner.run_job(*job, Kind::Immediate);
                 }
                 None => break,
             }

@@ -66,7 +66,7 @@ use crate::task::{ErasedTask, JoinHandle, new_task};
 use crate::time::timers::Timers;
 
 /// Slab key reserved for the `block_on` future (never a real slab key).
-const MAIN_KEY: usize = usize::MAX;
+const MAIN_KEY: usize = u32::MAX as usize;
 
 /// Source of loop ids (unique per process).
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
@@ -188,10 +188,7 @@ impl LoopState {
             main: Cell::new(None),
             main_pending: Cell::new(false),
             main_header: Cell::new(None),
-            main_task: Cell::new(TaskRef {
-                key: MAIN_KEY,
-                id: 0,
-            }),
+            main_task: Cell::new(TaskRef::new(MAIN_KEY, 0)),
             remote,
             remote_buf: RefCell::new(Vec::new()),
             reactor,

@@ -22,7 +22,7 @@ impl LoopState {
         // Exact: two live headers have two addresses, and both are alive (the waker's count
         // keeps `header` alive, the slab's the current one).
         if std::ptr::eq(self.current.get(), header) {
-            self.immediates.push_job(Job::Task(header.task));
+            self.immediates.push_task(header.task);
         } else {
             self.schedule_microtask_task(header.task);
         }
@@ -42,10 +42,9 @@ impl LoopState {
         self.next_task_id.set(id);
         let mut tasks = self.tasks.borrow_mut();
         let entry = tasks.vacant_entry();
-        let task = TaskRef {
-            key: entry.key(),
-            id,
-        };
+        // `MAIN_KEY` is never a slab key (a slab that large is some 400 GB of tasks).
+        assert!(entry.key() < MAIN_KEY, "more than u32::MAX live tasks on one loop");
+        let task = TaskRef::new(entry.key(), id);
         let (runnable, join) = new_task(fut, task, self.id);
         entry.insert(TaskSlot {
             id,
@@ -63,7 +62,7 @@ impl LoopState {
     /// it too measured slower: more instructions saved, more time lost to the bigger loop).
     #[inline(always)]
     pub(super) fn poll_task(&self, t: TaskRef) {
-        if t.key == MAIN_KEY {
+        if t.key() == MAIN_KEY {
             if t == self.main_task.get() {
                 self.poll_main();
             }
@@ -79,7 +78,7 @@ impl LoopState {
         // `remove_task` below. While the task is polled nothing else removes it: `abort_task`
         // never removes the task being polled (`current`; not even once it is `Done`, when the
         // code run by `finish` aborts it), and the loop is not dropped while it runs.
-        let (task, header, location) = match self.tasks.borrow().get(t.key) {
+        let (task, header, location) = match self.tasks.borrow().get(t.key()) {
             Some(slot) if slot.id == t.id => {
                 (slot.task.view_ptr(), slot.task.header_ptr(), slot.location)
             }
@@ -101,8 +100,8 @@ impl LoopState {
     fn remove_task(&self, t: TaskRef) {
         let removed = {
             let mut tasks = self.tasks.borrow_mut();
-            match tasks.get(t.key) {
-                Some(slot) if slot.id == t.id => Some(tasks.remove(t.key)),
+            match tasks.get(t.key()) {
+                Some(slot) if slot.id == t.id => Some(tasks.remove(t.key())),
                 _ => None,
             }
         };
@@ -114,7 +113,7 @@ impl LoopState {
         // A counted reference (aborts are rare): `cancel` runs user code (the future's
         // destructor, the join waker), which may abort the task again and so remove it from
         // the slab, and drop its handle.
-        let task = match self.tasks.borrow().get(t.key) {
+        let task = match self.tasks.borrow().get(t.key()) {
             Some(slot) if slot.id == t.id => slot.task.clone(),
             _ => return,
         };
@@ -141,9 +140,9 @@ impl LoopState {
             // SAFETY: `current` is the header of the task being polled, alive while it is
             // (non-null: a waker's data pointer equals it).
             let task = unsafe { (*current).task };
-            self.immediates.push_job(Job::Task(task));
+            self.immediates.push_task(task);
         } else {
-            self.immediates.push_job(Job::Wake(waker.clone()));
+            self.immediates.push_wake(waker.clone());
         }
         target
     }

@@ -31,12 +31,50 @@ use crate::runtime::context;
 
 /// Identifies one task: its slot in the loop's task slab and its unique id (slots are reused,
 /// ids never are, so a stale wake of a finished task is recognised and ignored).
+///
+/// 16 bytes with a niche (`_niche`), so that an enum of it and one-pointer variants (the check
+/// queue's `CheckEntry`) is 16 bytes too: such an entry is pushed and popped in two registers.
+/// At 24 bytes the compiler built it on the stack in 8-byte stores and copied it in 16-byte
+/// loads, a store-forwarding stall in every yield (docs/benchmarks.md, "Second pass").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TaskRef {
-    /// Slot in the loop's task slab.
-    pub(crate) key: usize,
     /// Unique (per loop) id of the task; never reused.
     pub(crate) id: u64,
+    /// Slot in the loop's task slab (a slab of more than `u32::MAX` live tasks is refused at
+    /// spawn).
+    key: u32,
+    /// Always `Niche::Zero`: its 255 invalid values are where an enum holding a `TaskRef` keeps
+    /// its tag.
+    _niche: Niche,
+}
+
+/// A byte with one valid value (see [`TaskRef`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Niche {
+    Zero = 0,
+}
+
+impl TaskRef {
+    /// The reference to slot `key` holding task `id`.
+    ///
+    /// # Panics
+    /// If `key` does not fit in 32 bits (four billion live tasks).
+    #[inline]
+    pub(crate) fn new(key: usize, id: u64) -> Self {
+        let key = u32::try_from(key).expect("more than u32::MAX live tasks on one loop");
+        TaskRef {
+            id,
+            key,
+            _niche: Niche::Zero,
+        }
+    }
+
+    /// Slot in the loop's task slab.
+    #[inline]
+    pub(crate) fn key(self) -> usize {
+        self.key as usize
+    }
 }
 
 /// The shared, thread-safe part of a task: the header of its allocation, and what its waker
