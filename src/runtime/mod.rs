@@ -231,6 +231,7 @@ impl LoopState {
     // ----- liveness -------------------------------------------------------------------------
 
     /// Whether a referenced handle is left (Node.js's "the process stays alive").
+    #[inline]
     pub(crate) fn alive(&self) -> bool {
         self.timers.ref_count() != 0
             || self.immediates.has_urgent()

@@ -8,12 +8,24 @@ impl LoopState {
     /// Generic over `stop` (not `&dyn Fn`): it is asked three times per iteration, and a loop of
     /// yields is little more than that.
     pub(super) fn run_loop(&self, stop: impl Fn() -> bool) {
+        // Two copies of the loop: the default, unbounded drain never has jobs left at the end of
+        // a phase, so its copy tests nothing there.
+        if self.drain_limit == usize::MAX {
+            self.run_loop_with::<false>(stop);
+        } else {
+            self.run_loop_with::<true>(stop);
+        }
+    }
+
+    /// [`run_loop`](Self::run_loop); `BOUNDED`: whether the drain is bounded
+    /// ([`Builder::max_jobs_per_drain`]).
+    fn run_loop_with<const BOUNDED: bool>(&self, stop: impl Fn() -> bool) {
         let mut alive = self.alive();
         if alive && !stop() {
             self.run_timers();
         }
         while alive && !stop() {
-            self.run_once(&stop);
+            self.run_once::<BOUNDED>(&stop);
             alive = self.alive();
         }
     }
@@ -22,20 +34,20 @@ impl LoopState {
     /// why the timers phase sits at the end). With a bounded drain, each phase ends with one
     /// more (bounded) drain of the jobs its drains left.
     #[inline]
-    fn run_once(&self, stop: &impl Fn() -> bool) {
+    fn run_once<const BOUNDED: bool>(&self, stop: &impl Fn() -> bool) {
         self.bump(|s| s.iterations += 1);
         self.poll_phase();
-        self.drain_leftovers();
+        self.drain_leftovers::<BOUNDED>();
         if stop() {
             return;
         }
         self.run_check();
-        self.drain_leftovers();
+        self.drain_leftovers::<BOUNDED>();
         if stop() {
             return;
         }
         self.run_timers();
-        self.drain_leftovers();
+        self.drain_leftovers::<BOUNDED>();
     }
 
     /// Timers phase: libuv's `uv__run_timers` with Node.js's one timer handle. `RunTimers`
@@ -225,18 +237,10 @@ impl LoopState {
 
     /// Runs (one bounded drain of) the jobs a bounded drain left, at the end of a phase.
     #[inline]
-    fn drain_leftovers(&self) {
-        if self.drain_limit != usize::MAX {
-            self.drain_leftovers_bounded();
+    fn drain_leftovers<const BOUNDED: bool>(&self) {
+        if BOUNDED {
+            self.drain_queues();
         }
-    }
-
-    /// Out of line, so the unbounded loop's code (and what the compiler inlines into it) stays
-    /// as it was without the option.
-    #[cold]
-    #[inline(never)]
-    fn drain_leftovers_bounded(&self) {
-        self.drain_queues();
     }
 
     /// Runs one queued job; `kind` says what a plain callback is (for observers). A task poll,

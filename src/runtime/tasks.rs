@@ -43,7 +43,10 @@ impl LoopState {
         let mut tasks = self.tasks.borrow_mut();
         let entry = tasks.vacant_entry();
         // `MAIN_KEY` is never a slab key (a slab that large is some 400 GB of tasks).
-        assert!(entry.key() < MAIN_KEY, "more than u32::MAX live tasks on one loop");
+        assert!(
+            entry.key() < MAIN_KEY,
+            "more than u32::MAX live tasks on one loop"
+        );
         let task = TaskRef::new(entry.key(), id);
         let (runnable, join) = new_task(fut, task, self.id);
         entry.insert(TaskSlot {
@@ -57,9 +60,10 @@ impl LoopState {
         JoinHandle::new(join, task, self.weak_self.clone())
     }
 
-    /// Polls a task if it still exists.
-    /// Inlined for the `block_on` future's case; a spawned task's poll is out of line (inlining
-    /// it too measured slower: more instructions saved, more time lost to the bigger loop).
+    /// Polls a task if it still exists. Inlined, with the spawned task's poll, into the check
+    /// phase's loop: a yield round trip is little more than this. (With 24-byte check-queue
+    /// entries, inlining the spawned task's poll measured slower; with 16-byte ones, faster:
+    /// docs/benchmarks.md, "Third pass".)
     #[inline(always)]
     pub(super) fn poll_task(&self, t: TaskRef) {
         if t.key() == MAIN_KEY {
@@ -72,7 +76,7 @@ impl LoopState {
     }
 
     /// Polls a spawned task if it still exists.
-    #[inline(never)]
+    #[inline(always)]
     fn poll_spawned(&self, t: TaskRef) {
         // Copies of the slab's pointers, no count taken: the slab keeps the task alive until
         // `remove_task` below. While the task is polled nothing else removes it: `abort_task`
