@@ -81,7 +81,7 @@ fn start_loop_server() -> SocketAddr {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         executor::block_on(async move {
-            use executor::compat::{HyperIo, LoopTimer};
+            use executor::compat::LoopTimer;
             let listener = executor::net::TcpListener::bind("127.0.0.1:0").unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
             let timer = LoopTimer::new();
@@ -95,10 +95,7 @@ fn start_loop_server() -> SocketAddr {
                     let _ = hyper::server::conn::http1::Builder::new()
                         .timer(timer)
                         .header_read_timeout(Duration::from_secs(10))
-                        .serve_connection(
-                            HyperIo::new(conn),
-                            hyper::service::service_fn(loop_service),
-                        )
+                        .serve_connection(conn, hyper::service::service_fn(loop_service))
                         .await;
                 })
                 .detach();

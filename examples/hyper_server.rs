@@ -18,7 +18,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use executor::chunk::{Chunker, Strategy};
-use executor::compat::{HyperIo, LoopTimer};
+use executor::compat::LoopTimer;
 use executor::demo::prime::{find_nth_prime, find_nth_prime_chunked};
 use executor::net::TcpListener;
 use executor::sync::Notify;
@@ -202,7 +202,7 @@ async fn serve(listener: TcpListener, args: Args) {
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(timer)
                 .header_read_timeout(args.header_timeout)
-                .serve_connection(HyperIo::new(conn), service)
+                .serve_connection(conn, service)
                 .await;
         })
         .detach();

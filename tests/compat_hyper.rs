@@ -63,6 +63,82 @@ fn http1_server_and_client_on_one_loop() {
     assert_eq!(bodies, ["hello /a", "hello /b"]);
 }
 
+async fn echo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let body = req.into_body().collect().await?.to_bytes();
+    Ok(Response::new(Full::new(body)))
+}
+
+/// A `TcpStream` goes to hyper as it is (hyper's traits are on the stream itself, each read a
+/// `recv` into hyper's possibly uninitialised buffer): a 1 MiB body posted and echoed back
+/// comes through byte for byte, over many partial reads on both sides.
+#[test]
+fn a_tcp_stream_serves_and_sends_http_with_no_adapter() {
+    let body: Vec<u8> = (0..1u32 << 20).map(|i| (i * 7 % 251) as u8).collect();
+    let sent = body.clone();
+    let echoed = run_bounded(async move {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        executor::spawn(async move {
+            let (conn, _) = listener.accept().await.unwrap();
+            hyper::server::conn::http1::Builder::new()
+                .timer(LoopTimer::new())
+                .header_read_timeout(Duration::from_secs(5))
+                .serve_connection(conn, hyper::service::service_fn(echo))
+                .await
+                .unwrap();
+        })
+        .detach();
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(stream).await.unwrap();
+        executor::spawn(conn).detach();
+        let mut echoed = Vec::new();
+        for _ in 0..2 {
+            let req = Request::post("/echo")
+                .header("host", "localhost")
+                .body(Full::new(Bytes::from(sent.clone())))
+                .unwrap();
+            let res = sender.send_request(req).await.unwrap();
+            assert_eq!(res.status(), 200);
+            echoed.push(res.into_body().collect().await.unwrap().to_bytes());
+        }
+        echoed
+    });
+    assert_eq!(echoed.len(), 2);
+    for e in echoed {
+        assert!(e == body, "the echoed body differs ({} bytes)", e.len());
+    }
+}
+
+/// `hyper::rt::Read` on `&TcpStream` fills an uninitialised buffer with what was sent, in
+/// order, and an empty read marks the end of the stream.
+#[test]
+fn hyper_reads_on_a_shared_stream_fill_uninitialised_memory() {
+    let got = run_bounded(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let (conn, _) = listener.accept().await.unwrap();
+        client.write_all(b"first second").await.unwrap();
+        client.close().await.unwrap();
+        let mut got = Vec::new();
+        loop {
+            let mut storage = [std::mem::MaybeUninit::<u8>::uninit(); 5];
+            let mut buf = hyper::rt::ReadBuf::uninit(&mut storage);
+            let mut shared = &conn;
+            std::future::poll_fn(|cx| {
+                hyper::rt::Read::poll_read(std::pin::Pin::new(&mut shared), cx, buf.unfilled())
+            })
+            .await
+            .unwrap();
+            if buf.filled().is_empty() {
+                break got;
+            }
+            got.extend_from_slice(buf.filled());
+        }
+    });
+    assert_eq!(got, b"first second");
+}
+
 /// HTTP/2 needs an executor for its streams and a timer: `LoopExecutor` and `LoopTimer`.
 #[test]
 fn http2_server_and_client_with_the_loop_executor() {

@@ -22,9 +22,10 @@ const MAX_SCRATCH: usize = 64 * 1024;
 
 pin_project! {
     /// Adapts a byte stream between `futures`' traits and hyper's, both ways:
-    /// - `T: AsyncRead + AsyncWrite` (a [`net::TcpStream`](crate::net::TcpStream), a TLS
-    ///   stream of a `futures`-based crate) becomes `hyper::rt::Read + Write`, to serve or
-    ///   send HTTP over it;
+    /// - `T: AsyncRead + AsyncWrite` (a TLS stream of a `futures`-based crate, any
+    ///   `futures` byte stream) becomes `hyper::rt::Read + Write`, to serve or send HTTP over
+    ///   it. (A [`net::TcpStream`](crate::net::TcpStream) needs no adapter: it is hyper's I/O
+    ///   itself, and reads without this adapter's copy.)
     /// - `T: hyper::rt::Read + Write` (hyper's `Upgraded` after a WebSocket or CONNECT
     ///   upgrade) becomes `AsyncRead + AsyncWrite`, to use it with `futures`' combinators.
     ///

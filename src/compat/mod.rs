@@ -3,14 +3,14 @@
 //!
 //! | hyper asks for | here |
 //! |---|---|
-//! | `hyper::rt::Read` + `Write` (I/O) | [`HyperIo`]: wraps any `futures` `AsyncRead`/`AsyncWrite`, such as [`net::TcpStream`](crate::net::TcpStream) (and the other way round, for `Upgraded`) |
+//! | `hyper::rt::Read` + `Write` (I/O) | [`net::TcpStream`](crate::net::TcpStream) (and `&TcpStream`) as it is: each read is one `recv` into hyper's buffer, no copy; [`HyperIo`] wraps any other `futures` `AsyncRead`/`AsyncWrite` (a TLS stream; and the other way round, for `Upgraded`) |
 //! | `hyper::rt::Executor` (HTTP/2, client connections) | [`LoopExecutor`]: spawns on the running loop |
 //! | `hyper::rt::Timer` (`header_read_timeout`, keep-alive) | [`LoopTimer`]: `Send + Sync` sleeps on the loop's timers, cancelled on drop from any thread |
 //!
 //! ```
 //! use std::convert::Infallible;
 //! use std::time::Duration;
-//! use executor::compat::{HyperIo, LoopTimer};
+//! use executor::compat::LoopTimer;
 //! use executor::net::{TcpListener, TcpStream};
 //! use hyper::body::{Bytes, Incoming};
 //! use hyper::{Request, Response};
@@ -26,7 +26,7 @@
 //!         hyper::server::conn::http1::Builder::new()
 //!             .timer(LoopTimer::new())
 //!             .header_read_timeout(Duration::from_secs(5))
-//!             .serve_connection(HyperIo::new(conn), service)
+//!             .serve_connection(conn, service)
 //!             .await
 //!             .unwrap();
 //!     })
@@ -34,7 +34,7 @@
 //!
 //!     let stream = TcpStream::connect(addr).await.unwrap();
 //!     let (mut sender, conn) =
-//!         hyper::client::conn::http1::handshake::<_, String>(HyperIo::new(stream)).await.unwrap();
+//!         hyper::client::conn::http1::handshake::<_, String>(stream).await.unwrap();
 //!     executor::spawn(conn).detach();
 //!     let req = Request::get("/").header("host", "x").body(String::new()).unwrap();
 //!     let res = sender.send_request(req).await.unwrap();
@@ -45,6 +45,7 @@
 
 mod executor;
 mod io;
+mod stream;
 mod timer;
 
 pub use self::executor::LoopExecutor;

@@ -160,6 +160,28 @@ impl TcpStream {
             .poll_io_len(Direction::Read, cx, buf.len(), || (&self.socket).read(buf))
     }
 
+    /// Reads into memory that may be uninitialised (hyper's read cursor), with no copy and no
+    /// zeroing: `recv(2)` writes the bytes straight into `buf`. Returns how many it wrote, all
+    /// at the front of `buf`. The same readiness and budget rules as `poll_read`.
+    #[cfg(feature = "hyper")]
+    pub(crate) fn poll_read_uninit(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        let fd = self.socket.as_raw_fd();
+        self.registration
+            .poll_io_len(Direction::Read, cx, buf.len(), || {
+                // SAFETY: `buf` is valid for writes of `buf.len()` bytes (initialised or not:
+                // a raw pointer, no `&[u8]` over uninitialised memory is made), and `recv`
+                // writes at most that many; `fd` is this stream's open socket, kept open by
+                // `&self`.
+                let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+                // `n` is -1 (an error in `errno`) or the count written, at most `buf.len()`.
+                usize::try_from(n).map_err(|_| io::Error::last_os_error())
+            })
+    }
+
     fn poll_read_vectored_priv(
         &self,
         cx: &mut Context<'_>,
@@ -171,14 +193,18 @@ impl TcpStream {
         })
     }
 
-    fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_write_priv(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.registration
             .poll_io_len(Direction::Write, cx, buf.len(), || {
                 (&self.socket).write(buf)
             })
     }
 
-    fn poll_write_vectored_priv(
+    pub(crate) fn poll_write_vectored_priv(
         &self,
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
@@ -191,7 +217,7 @@ impl TcpStream {
     }
 
     /// `poll_close`: shuts the write half down (the peer reads end of stream).
-    fn close_write(&self) -> Poll<io::Result<()>> {
+    pub(crate) fn close_write(&self) -> Poll<io::Result<()>> {
         match self.socket.shutdown(Shutdown::Write) {
             // Already closed by the peer: nothing left to shut.
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Poll::Ready(Ok(())),
