@@ -10,7 +10,10 @@
 //!
 //! Noise: the machine is shared, so one run of a cell says little. Each cell is measured
 //! `HYPER_BENCH_ROUNDS` times per side, the two sides interleaved (which goes first alternates),
-//! and the table gives medians, plus in how many rounds this loop was at least as good.
+//! and the table gives each side's medians, the median of the rounds' ratios (the two sides of
+//! a round run back to back, so their ratio is free of the drift between rounds), in how many
+//! rounds this loop was at least as good, and how many `/primes` each side finished (a side
+//! that finishes more of them gives more CPU to them, less to `/home`).
 //! `HYPER_BENCH_PIN=C` pins both servers (and their worker pools) to CPU `C` and `wrk` to
 //! another (`taskset`), the same for both sides.
 //!
@@ -364,7 +367,7 @@ fn main() {
         .into_iter()
         .flat_map(|c| [(c, false), (c, true)])
         .collect();
-    // samples[cell][side] = (req/s, p99 ms) per round.
+    // samples[cell][side] = (req/s, p99 ms, /primes finished) per round.
     let mut samples = vec![[Vec::new(), Vec::new()]; cells.len()];
     for round in 0..rounds {
         for (i, &(conns, with_primes)) in cells.iter().enumerate() {
@@ -380,34 +383,47 @@ fn main() {
                     run_threads(addr, conns, secs)
                 };
                 stop.store(true, Ordering::Relaxed);
-                if let Some(l) = load {
-                    assert!(l.join().unwrap() > 0, "no /primes finished during the run");
-                }
-                samples[i][side].push((cell.rps, cell.p99_ms));
+                let primes = load.map_or(0, |l| l.join().unwrap());
+                assert!(
+                    !with_primes || primes > 0,
+                    "no /primes finished during the run"
+                );
+                samples[i][side].push((cell.rps, cell.p99_ms, primes));
             }
         }
         eprintln!("round {} of {rounds} done", round + 1);
     }
     println!(
         "| conns | /primes | executor req/s | tokio req/s | ratio | executor p99 ms | tokio p99 ms \
-         | rounds ahead (req/s, p99) |"
+         | rounds ahead (req/s, p99) | /primes done (executor, tokio) |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     for (i, &(conns, with_primes)) in cells.iter().enumerate() {
         let [a, b] = &samples[i];
-        let rps = |v: &Vec<(f64, f64)>| median(&mut v.iter().map(|s| s.0).collect::<Vec<_>>());
-        let p99 = |v: &Vec<(f64, f64)>| median(&mut v.iter().map(|s| s.1).collect::<Vec<_>>());
+        let rps = |v: &Vec<(f64, f64, u32)>| median(&mut v.iter().map(|s| s.0).collect::<Vec<_>>());
+        let p99 = |v: &Vec<(f64, f64, u32)>| median(&mut v.iter().map(|s| s.1).collect::<Vec<_>>());
+        // The /primes finished in all rounds: a side that finishes more of them has more CPU
+        // taken from its `/home` requests.
+        let primes = |v: &Vec<(f64, f64, u32)>| v.iter().map(|s| s.2).sum::<u32>();
+        // The two sides of a round ran back to back: their ratio is free of the drift between
+        // rounds (the machine is shared), so the table's ratio is the median of the rounds'.
+        let paired = median(&mut a.iter().zip(b).map(|(x, y)| x.0 / y.0).collect::<Vec<_>>());
         let rps_ahead = a.iter().zip(b).filter(|(x, y)| x.0 >= y.0).count();
         let p99_ahead = a.iter().zip(b).filter(|(x, y)| x.1 <= y.1).count();
         println!(
             "| {conns} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {rps_ahead}/{rounds}, \
-             {p99_ahead}/{rounds} |",
+             {p99_ahead}/{rounds} | {} |",
             if with_primes { "yes" } else { "no" },
             rps(a),
             rps(b),
-            rps(a) / rps(b),
+            paired,
             p99(a),
             p99(b),
+            if with_primes {
+                format!("{}, {}", primes(a), primes(b))
+            } else {
+                "-".into()
+            },
         );
     }
 }
