@@ -1594,3 +1594,103 @@ fn a_forgotten_handle_leaks_its_task_and_output() {
     assert_eq!(holder.release().expect("no drop on the holder"), 1);
     assert_eq!(dropped(&drops), FUTURE_ONLY);
 }
+
+// ----- destructors that spawn while the loop is dropped ---------------------------------------
+// (The links keep their counts in thread-locals, not `Rc`s: the one future the last round
+// forgets then owns nothing, so Miri's leak check has nothing to report.)
+
+thread_local! {
+    static LINKS_MADE: Cell<u32> = const { Cell::new(0) };
+    static LINKS_DROPPED: Cell<u32> = const { Cell::new(0) };
+    static LAST_ROUND_HANDLES: RefCell<Vec<JoinHandle<u32>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Spawns, from its destructor, the next link of a chain of `left` more tasks; counts the
+/// links made and dropped.
+struct SpawnOnDrop {
+    left: u32,
+}
+
+impl SpawnOnDrop {
+    fn spawn(left: u32) {
+        LINKS_MADE.set(LINKS_MADE.get() + 1);
+        let link = SpawnOnDrop { left };
+        executor::spawn(async move {
+            let _link = link;
+            std::future::pending::<()>().await;
+        })
+        .detach();
+    }
+}
+
+impl Drop for SpawnOnDrop {
+    fn drop(&mut self) {
+        LINKS_DROPPED.set(LINKS_DROPPED.get() + 1);
+        if self.left > 0 {
+            SpawnOnDrop::spawn(self.left - 1);
+        }
+    }
+}
+
+/// A chain of tasks, each spawned by the destructor of the one before: dropping the loop
+/// drops every link the shutdown's 16 rounds reach, and never panics (before, a link left after
+/// the last round was freed with the loop's memory, outside the loop, and its destructor's
+/// spawn panicked). The link spawned in the last round is never run and never dropped
+/// (forgotten: its destructor would only spawn again).
+#[test]
+fn a_loop_dropped_with_a_long_chain_of_spawning_destructors_ends_and_does_not_panic() {
+    for len in [3u32, 15, 16, 17, 40] {
+        LINKS_MADE.set(0);
+        LINKS_DROPPED.set(0);
+        let ev = EventLoop::new();
+        ev.block_on(async {
+            SpawnOnDrop::spawn(len);
+            yield_now().await;
+        });
+        assert!(
+            catch_unwind(AssertUnwindSafe(|| drop(ev))).is_ok(),
+            "chain of {len}: the loop's drop panicked"
+        );
+        let (made, dropped) = (LINKS_MADE.get(), LINKS_DROPPED.get());
+        if len < 16 {
+            assert_eq!((made, dropped), (len + 1, len + 1), "chain of {len}");
+        } else {
+            // Links 0 to 15 dropped in rounds 1 to 16; link 16, spawned in the last, forgotten.
+            assert_eq!((made, dropped), (17, 16), "chain of {len}");
+        }
+    }
+}
+
+/// Spawns itself again from its destructor, for ever; keeps the handles.
+struct Forever;
+
+impl Drop for Forever {
+    fn drop(&mut self) {
+        let again = Forever;
+        let h = executor::spawn(async move {
+            let _again = again;
+            std::future::pending::<u32>().await
+        });
+        LAST_ROUND_HANDLES.with_borrow_mut(|v| v.push(h));
+    }
+}
+
+/// A destructor that spawns for ever cannot hang the loop's drop, and the handle of every task
+/// it spawned says the task was cancelled (the last one's too, which was never run).
+#[test]
+fn a_task_spawned_in_the_last_round_of_a_loop_drop_is_reported_cancelled() {
+    let ev = EventLoop::new();
+    let first = Forever;
+    ev.spawn(async move {
+        let _first = first;
+        std::future::pending::<()>().await;
+    })
+    .detach();
+    assert!(catch_unwind(AssertUnwindSafe(|| drop(ev))).is_ok());
+    let handles = LAST_ROUND_HANDLES.take();
+    assert_eq!(handles.len(), 16, "one spawn per round");
+    for h in handles {
+        let EventLoopGone(err) = EventLoopGone::of(h);
+        assert!(err.is_cancelled(), "{err:?}");
+    }
+}

@@ -121,6 +121,9 @@ pub(crate) struct LoopState {
     tasks: RefCell<Slab<TaskSlot>>,
     /// Last task id handed out.
     next_task_id: Cell<u64>,
+    /// Set for the last round of the loop's drop: a task spawned then is never run, nor is
+    /// its future dropped (see `shutdown.rs`).
+    closed: Cell<bool>,
     /// The header of the task (or `block_on` future) being polled right now, null between
     /// polls: for `yield_now`'s fast path, and to tell a self-wake (see `schedule_woken`). It
     /// owns no count: the slab's (or `main_header`'s) keeps it alive while it is polled.
@@ -184,6 +187,7 @@ impl LoopState {
             drain_limit: builder.max_jobs_per_drain.map_or(usize::MAX, |n| n.get()),
             tasks: RefCell::new(Slab::new()),
             next_task_id: Cell::new(0),
+            closed: Cell::new(false),
             current: Cell::new(std::ptr::null()),
             main: Cell::new(None),
             main_pending: Cell::new(false),

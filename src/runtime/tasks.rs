@@ -40,6 +40,9 @@ impl LoopState {
     {
         let id = self.next_task_id.get() + 1;
         self.next_task_id.set(id);
+        if self.closed.get() {
+            return self.spawn_closed(fut, id);
+        }
         let mut tasks = self.tasks.borrow_mut();
         let entry = tasks.vacant_entry();
         // `MAIN_KEY` is never a slab key (a slab that large is some 400 GB of tasks).
@@ -57,6 +60,25 @@ impl LoopState {
         drop(tasks);
         self.bump(|s| s.tasks_spawned += 1);
         self.schedule_microtask_task(task);
+        JoinHandle::new(join, task, self.weak_self.clone())
+    }
+
+    /// A spawn in the last round of the loop's drop (from a destructor the round ran): the
+    /// task is never run and its future is forgotten, not dropped (its destructor could only
+    /// spawn again); the handle reports it cancelled. Out of line: it never happens in a
+    /// running loop.
+    #[cold]
+    #[inline(never)]
+    fn spawn_closed<F>(&self, fut: F, id: u64) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        // A key no slab entry has with this id: an abort through the handle finds nothing.
+        let task = TaskRef::new(0, id);
+        let (runnable, join) = new_task(fut, task, self.id);
+        runnable.forget();
+        drop(runnable);
         JoinHandle::new(join, task, self.weak_self.clone())
     }
 

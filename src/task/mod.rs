@@ -95,6 +95,10 @@ pub(crate) trait ErasedTask {
     /// Drops the future (abort or loop shutdown). Returns false if the task is being polled or
     /// dropped right now (it is then cancelled when that poll returns, or is finishing anyway).
     fn cancel(&self) -> bool;
+    /// Forgets the never-polled future without running its destructor and records
+    /// "cancelled": a spawn in the last round of a loop's drop (`runtime/shutdown.rs`), whose
+    /// destructor could only spawn again. Must be called before the first poll.
+    fn forget(&self);
 }
 
 /// A task's allocation: the shared header, then the loop-local part.
@@ -263,6 +267,17 @@ impl<F: Future> ErasedTask for Task<F> {
                 true
             }
         }
+    }
+
+    fn forget(&self) {
+        assert_eq!(self.state.get(), State::Idle, "forget after the first poll");
+        // SAFETY: the state is `Idle` and the task was never polled (the caller's contract):
+        // `stage` is `Running`, no reference into it is live, and the future was never pinned
+        // (pinning starts at the first poll), so moving it out and forgetting it is allowed.
+        let stage = unsafe { ptr::replace(self.stage.get(), Stage::Consumed) };
+        std::mem::forget(stage);
+        self.state.set(State::Done);
+        self.finish(Err(JoinError::cancelled()));
     }
 
     fn cancel(&self) -> bool {
