@@ -145,7 +145,7 @@ impl EventLoop {
         let _guard = MainGuard(inner);
         let id = inner.next_task_id.get() + 1;
         inner.next_task_id.set(id);
-        let main_task = TaskRef::new(MAIN_KEY, id);
+        let main_task = TaskRef::main(id);
         inner.main_task.set(main_task);
         inner
             .main_header

@@ -65,9 +65,6 @@ use crate::task::waker::{
 use crate::task::{ErasedTask, JoinHandle, new_task};
 use crate::time::timers::Timers;
 
-/// Slab key reserved for the `block_on` future (never a real slab key).
-const MAIN_KEY: usize = u32::MAX as usize;
-
 /// Source of loop ids (unique per process).
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -135,7 +132,7 @@ pub(crate) struct LoopState {
     /// Header of the `block_on` future (made by `standalone_header`) while `block_on` runs; this
     /// field owns one count of it (released by `block_on`'s guard).
     main_header: Cell<Option<std::ptr::NonNull<WakeTarget>>>,
-    /// The `block_on` future as a queue entry: `MAIN_KEY` and an id unique to this `block_on`
+    /// The `block_on` future as a queue entry: `TaskRef::main` with an id unique to this `block_on`
     /// call (so a waker kept from an earlier call cannot poll a later call's future).
     main_task: Cell<TaskRef>,
     /// Cross-thread wakes.
@@ -192,7 +189,7 @@ impl LoopState {
             main: Cell::new(None),
             main_pending: Cell::new(false),
             main_header: Cell::new(None),
-            main_task: Cell::new(TaskRef::new(MAIN_KEY, 0)),
+            main_task: Cell::new(TaskRef::main(0)),
             remote,
             remote_buf: RefCell::new(Vec::new()),
             reactor,

@@ -45,11 +45,6 @@ impl LoopState {
         }
         let mut tasks = self.tasks.borrow_mut();
         let entry = tasks.vacant_entry();
-        // `MAIN_KEY` is never a slab key (a slab that large is some 400 GB of tasks).
-        assert!(
-            entry.key() < MAIN_KEY,
-            "more than u32::MAX live tasks on one loop"
-        );
         let task = TaskRef::new(entry.key(), id);
         let (runnable, join) = new_task(fut, task, self.id);
         entry.insert(TaskSlot {
@@ -77,7 +72,8 @@ impl LoopState {
         // A key no slab entry has with this id: an abort through the handle finds nothing.
         let task = TaskRef::new(0, id);
         let (runnable, join) = new_task(fut, task, self.id);
-        runnable.forget();
+        // SAFETY: the task was made just above and is in no queue: it was never polled.
+        unsafe { runnable.forget() };
         drop(runnable);
         JoinHandle::new(join, task, self.weak_self.clone())
     }
@@ -88,7 +84,7 @@ impl LoopState {
     /// docs/benchmarks.md, "Third pass".)
     #[inline(always)]
     pub(super) fn poll_task(&self, t: TaskRef) {
-        if t.key() == MAIN_KEY {
+        if t.is_main() {
             if t == self.main_task.get() {
                 self.poll_main();
             }

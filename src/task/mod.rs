@@ -97,8 +97,12 @@ pub(crate) trait ErasedTask {
     fn cancel(&self) -> bool;
     /// Forgets the never-polled future without running its destructor and records
     /// "cancelled": a spawn in the last round of a loop's drop (`runtime/shutdown.rs`), whose
-    /// destructor could only spawn again. Must be called before the first poll.
-    fn forget(&self);
+    /// destructor could only spawn again.
+    ///
+    /// # Safety
+    /// The task was never polled (its future was never pinned, so it may be moved out). The
+    /// state cannot tell: an idle task may have been polled before.
+    unsafe fn forget(&self);
 }
 
 /// A task's allocation: the shared header, then the loop-local part.
@@ -269,11 +273,15 @@ impl<F: Future> ErasedTask for Task<F> {
         }
     }
 
-    fn forget(&self) {
-        assert_eq!(self.state.get(), State::Idle, "forget after the first poll");
-        // SAFETY: the state is `Idle` and the task was never polled (the caller's contract):
-        // `stage` is `Running`, no reference into it is live, and the future was never pinned
-        // (pinning starts at the first poll), so moving it out and forgetting it is allowed.
+    unsafe fn forget(&self) {
+        assert_eq!(
+            self.state.get(),
+            State::Idle,
+            "forget of a running or finished task"
+        );
+        // SAFETY: the state is `Idle`, so `stage` is `Running` and no reference into it is
+        // live; the task was never polled (the caller's contract), so the future was never
+        // pinned (pinning starts at the first poll): moving it out and forgetting it is allowed.
         let stage = unsafe { ptr::replace(self.stage.get(), Stage::Consumed) };
         std::mem::forget(stage);
         self.state.set(State::Done);

@@ -55,19 +55,42 @@ enum Niche {
     Zero = 0,
 }
 
+/// The key of the `block_on` future's reference: never a slab key.
+const MAIN_KEY: u32 = u32::MAX;
+
 impl TaskRef {
     /// The reference to slot `key` holding task `id`.
     ///
     /// # Panics
-    /// If `key` does not fit in 32 bits (four billion live tasks).
+    /// If `key` is `u32::MAX` or more: more live tasks on one loop than that (some 400 GB of
+    /// tasks), the last key being the `block_on` future's.
     #[inline]
     pub(crate) fn new(key: usize, id: u64) -> Self {
-        let key = u32::try_from(key).expect("more than u32::MAX live tasks on one loop");
+        let key = u32::try_from(key)
+            .ok()
+            .filter(|&k| k != MAIN_KEY)
+            .expect("more than u32::MAX - 1 live tasks on one loop");
         TaskRef {
             id,
             key,
             _niche: Niche::Zero,
         }
+    }
+
+    /// The reference to the `block_on` future `id` (a key no slab entry has).
+    #[inline]
+    pub(crate) fn main(id: u64) -> Self {
+        TaskRef {
+            id,
+            key: MAIN_KEY,
+            _niche: Niche::Zero,
+        }
+    }
+
+    /// Whether this is the `block_on` future's reference.
+    #[inline]
+    pub(crate) fn is_main(self) -> bool {
+        self.key == MAIN_KEY
     }
 
     /// Slot in the loop's task slab.
