@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{bounded, run_bounded};
 use executor::EventLoop;
-use executor::compat::{HyperIo, LoopExecutor, LoopTimer};
+use executor::compat::{HyperIo, LoopExecutor, LoopSleep, LoopTimer};
 use executor::net::{TcpListener, TcpStream};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use http_body_util::{BodyExt, Full};
@@ -225,6 +225,16 @@ fn loop_sleeps_fire_and_are_send_and_sync() {
     });
 }
 
+/// Awaits `s` on a new thread (off any loop); completes once it fired there.
+async fn fired_on_another_thread(s: LoopSleep) {
+    let (tx, rx) = futures::channel::oneshot::channel();
+    std::thread::spawn(move || {
+        futures::executor::block_on(s);
+        tx.send(()).unwrap();
+    });
+    rx.await.unwrap();
+}
+
 /// A sleep awaited on another thread (off any loop) is fired by the loop's timer.
 #[test]
 fn a_loop_sleep_awaited_on_another_thread_fires() {
@@ -232,12 +242,7 @@ fn a_loop_sleep_awaited_on_another_thread_fires() {
         executor::block_on(async {
             let timer = LoopTimer::new();
             let s = timer.sleep_until(Instant::now() + Duration::from_millis(2));
-            let (tx, rx) = futures::channel::oneshot::channel();
-            std::thread::spawn(move || {
-                futures::executor::block_on(s);
-                tx.send(()).unwrap();
-            });
-            rx.await.unwrap();
+            fired_on_another_thread(s).await;
         })
     });
 }
@@ -251,12 +256,7 @@ fn a_loop_sleep_polled_on_the_loop_then_awaited_elsewhere_fires() {
             let timer = LoopTimer::new();
             let mut s = timer.sleep_until(Instant::now() + Duration::from_millis(3));
             assert!(futures::poll!(&mut s).is_pending());
-            let (tx, rx) = futures::channel::oneshot::channel();
-            std::thread::spawn(move || {
-                futures::executor::block_on(s);
-                tx.send(()).unwrap();
-            });
-            rx.await.unwrap();
+            fired_on_another_thread(s).await;
         })
     });
 }

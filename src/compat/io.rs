@@ -11,7 +11,7 @@
 use std::fmt;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use futures::io::{AsyncRead, AsyncWrite};
 use pin_project_lite::pin_project;
@@ -83,11 +83,7 @@ impl<T: AsyncRead> hyper::rt::Read for HyperIo<T> {
         if this.scratch.len() < want {
             this.scratch.resize(want, 0);
         }
-        let n = match this.inner.poll_read(cx, &mut this.scratch[..want]) {
-            Poll::Ready(Ok(n)) => n,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
-        };
+        let n = ready!(this.inner.poll_read(cx, &mut this.scratch[..want]))?;
         // `AsyncRead` promises `n <= want`; a stream that broke it gets an error, not a panic.
         let Some(read) = this.scratch.get(..n) else {
             return Poll::Ready(Err(io::Error::other(
@@ -139,11 +135,8 @@ impl<T: hyper::rt::Read> AsyncRead for HyperIo<T> {
     ) -> Poll<io::Result<usize>> {
         // `buf` is initialised memory, so hyper's `ReadBuf` over it needs no `unsafe`.
         let mut rb = hyper::rt::ReadBuf::new(buf);
-        match self.project().inner.poll_read(cx, rb.unfilled()) {
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
+        ready!(self.project().inner.poll_read(cx, rb.unfilled()))?;
+        Poll::Ready(Ok(rb.filled().len()))
     }
 }
 

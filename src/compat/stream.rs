@@ -9,7 +9,7 @@
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use crate::net::TcpStream;
 
@@ -26,11 +26,7 @@ macro_rules! hyper_io_impls {
                 // SAFETY: `poll_read_uninit` only writes initialised bytes into the slice (it
                 // never de-initialises any), as `as_mut`'s contract asks.
                 let unfilled = unsafe { buf.as_mut() };
-                let n = match self.poll_read_uninit(cx, unfilled) {
-                    Poll::Ready(Ok(n)) => n,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => return Poll::Pending,
-                };
+                let n = ready!(self.poll_read_uninit(cx, unfilled))?;
                 // SAFETY: `recv` wrote the first `n` bytes of the cursor's unfilled part
                 // (`n` is at most its length), so they are initialised.
                 unsafe { buf.advance(n) };
